@@ -22,28 +22,31 @@ class EmbeddingSpace:
     """Which vector space a provider's vectors live in.
 
     Vectors are comparable only within one space: same model (an organisation
-    prefix such as ``sentence-transformers/`` is ignored) and same dimensions.
-    ``dimensions`` may be ``None`` until a provider knows it.
+    prefix such as ``sentence-transformers/`` is ignored), same dimensions and
+    same ``variant`` (a post-processing that changes the vectors, e.g.
+    ``"unnormalized"``). ``dimensions`` may be ``None`` until a provider knows it.
     """
 
     model: str
     dimensions: int | None = None
+    variant: str = ""
 
     @classmethod
-    def of(cls, model: str, dimensions: int | None = None) -> EmbeddingSpace:
+    def of(cls, model: str, dimensions: int | None = None, variant: str = "") -> EmbeddingSpace:
         """The space of ``model`` with ``dimensions``, the model name normalised."""
-        return cls(model.rsplit("/", 1)[-1].lower(), dimensions)
+        return cls(model.rsplit("/", 1)[-1].lower(), dimensions, variant)
 
     def compatible(self, other: EmbeddingSpace) -> bool:
         """True when vectors of both spaces can be compared (unknown dimensions match)."""
-        if self.model != other.model:
+        if (self.model, self.variant) != (other.model, other.variant):
             return False
         return self.dimensions is None or other.dimensions is None or (
             self.dimensions == other.dimensions
         )
 
     def __str__(self) -> str:
-        return f"{self.model}@{self.dimensions if self.dimensions is not None else '?'}"
+        dims = self.dimensions if self.dimensions is not None else "?"
+        return f"{self.model}@{dims}" + (f"+{self.variant}" if self.variant else "")
 
 
 @dataclass(slots=True)
