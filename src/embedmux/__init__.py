@@ -39,7 +39,32 @@ _EXPORTS: dict[str, str] = {
     "Usage": "embedmux._types",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "AllProvidersFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigError",
+    "ConnectionError",
+    "EmbeddingResult",
+    "EmbeddingSpace",
+    "EmbedmuxError",
+    "InputError",
+    "InputType",
+    "NotFoundError",
+    "OpenAIProvider",
+    "OptimizationConfig",
+    "Provider",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "Usage",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from embedmux._client import Client

@@ -47,6 +47,8 @@ class ProviderError(EmbedmuxError):
     fallback: bool = False
     #: True when the request may succeed if retried as is.
     retryable: bool = False
+    #: Inputs of the call that got no vector (set by the pipeline; empty if unknown).
+    failed_indices: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -116,11 +118,11 @@ class TransportError(ProviderError):
     retryable = True
 
 
-class TimeoutError(TransportError):  # noqa: A001 - part of the public tree
+class TimeoutError(TransportError):
     """The request timed out."""
 
 
-class ConnectionError(TransportError):  # noqa: A001 - part of the public tree
+class ConnectionError(TransportError):
     """The connection to the provider failed."""
 
 

@@ -52,25 +52,49 @@ class OptimizationConfig(BaseModel):
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "openai": dict(
-            timeout_seconds=60.0, max_retries=3, max_batch_size=2048, connection_pool_size=20,
-            rate_limit_rpm=3000, rate_limit_tpm=1_000_000, max_concurrency=8,
+            timeout_seconds=60.0,
+            max_retries=3,
+            max_batch_size=2048,
+            connection_pool_size=20,
+            rate_limit_rpm=3000,
+            rate_limit_tpm=1_000_000,
+            max_concurrency=8,
         ),
         "mistral": dict(
-            timeout_seconds=30.0, max_retries=3, max_batch_size=128, connection_pool_size=10,
-            rate_limit_rpm=100, rate_limit_tpm=100_000, max_batch_tokens=16_384,
-            max_input_tokens=8192, max_concurrency=4,
+            timeout_seconds=30.0,
+            max_retries=3,
+            max_batch_size=128,
+            connection_pool_size=10,
+            rate_limit_rpm=100,
+            rate_limit_tpm=100_000,
+            max_batch_tokens=16_384,
+            max_input_tokens=8192,
+            max_concurrency=4,
         ),
         "azure": dict(
-            timeout_seconds=90.0, max_retries=4, max_batch_size=2048, connection_pool_size=15,
-            rate_limit_rpm=300, rate_limit_tpm=300_000, max_concurrency=8,
+            timeout_seconds=90.0,
+            max_retries=4,
+            max_batch_size=2048,
+            connection_pool_size=15,
+            rate_limit_rpm=300,
+            rate_limit_tpm=300_000,
+            max_concurrency=8,
         ),
         "openai_compatible": dict(
-            timeout_seconds=60.0, max_retries=3, max_batch_size=32, connection_pool_size=10,
+            timeout_seconds=60.0,
+            max_retries=3,
+            max_batch_size=32,
+            connection_pool_size=10,
             max_concurrency=8,
         ),
         "local": dict(
-            timeout_seconds=10.0, max_retries=2, max_batch_size=32, connection_pool_size=5,
-            max_input_tokens=512, max_batch_tokens=32 * 512, max_concurrency=1,
+            timeout_seconds=10.0,
+            max_retries=2,
+            max_batch_size=32,
+            connection_pool_size=5,
+            max_input_tokens=512,
+            max_batch_tokens=32 * 512,
+            max_concurrency=1,
         ),
     }
 
@@ -103,7 +127,9 @@ class OptimizationConfig(BaseModel):
             profile = cls.PROFILES[name]
         except KeyError:
             known = ", ".join(sorted(cls.PROFILES))
-            raise ConfigError(f"unknown optimization profile {name!r}; expected one of: {known}")
+            raise ConfigError(
+                f"unknown optimization profile {name!r}; expected one of: {known}"
+            ) from None
         return cls(**{**profile, **overrides})
 
     def with_options(self, **changes: Any) -> OptimizationConfig:

@@ -40,8 +40,10 @@ class EmbeddingSpace:
         """True when vectors of both spaces can be compared (unknown dimensions match)."""
         if (self.model, self.variant) != (other.model, other.variant):
             return False
-        return self.dimensions is None or other.dimensions is None or (
-            self.dimensions == other.dimensions
+        return (
+            self.dimensions is None
+            or other.dimensions is None
+            or (self.dimensions == other.dimensions)
         )
 
     def __str__(self) -> str:

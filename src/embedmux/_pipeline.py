@@ -1,0 +1,165 @@
+"""The request pipeline shared by every HTTP provider.
+
+    plan batches ─► workers (≤ max_concurrency, shared per provider)
+        each batch: rate limiter ─► retry policy ─► send (the provider's HTTP call)
+    ─► reassemble in input order
+
+A batch that fails for good stops the other workers from taking new batches;
+the error then names every input that got no vector (``failed_indices``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embedmux._batching import Batch, plan_batches
+from embedmux._exceptions import (
+    ProviderError,
+    RateLimitError,
+    ResponseError,
+    TimeoutError,
+    failed_indices_note,
+)
+from embedmux._optimization import OptimizationConfig
+from embedmux._ratelimit import RateLimiter
+from embedmux._retry import make_retrying
+from embedmux._types import Usage
+from embedmux._validation import PreparedInputs
+from embedmux._wire import FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """What a provider's HTTP call returned for one batch."""
+
+    vectors: FloatArray
+    prompt_tokens: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+SendBatch = Callable[[list[str]], Awaitable[BatchReply]]
+
+
+@dataclass(slots=True)
+class _CallState:
+    """Mutable state of one ``run`` call, shared by its workers."""
+
+    texts: list[str]
+    batches: Iterator[tuple[int, Batch]]
+    results: list[FloatArray | None]
+    usage: Usage
+    error: ProviderError | None = None
+
+
+class Pipeline:
+    """Runs batches of one provider through limiter, retries and its ``send`` function."""
+
+    def __init__(self, config: OptimizationConfig, *, provider: str) -> None:
+        self.config = config
+        self.provider = provider
+        self.limiter = RateLimiter(rpm=config.rate_limit_rpm, tpm=config.rate_limit_tpm)
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._retrying = make_retrying(config, provider=provider)
+
+    async def run(self, prepared: PreparedInputs, send: SendBatch) -> tuple[FloatArray, Usage]:
+        """Embed ``prepared`` texts; rows come back in input order, or a ProviderError."""
+        cfg = self.config
+        batches = plan_batches(
+            prepared.token_counts,
+            max_batch_size=cfg.max_batch_size,
+            max_batch_tokens=cfg.max_batch_tokens,
+        )
+        state = _CallState(
+            texts=prepared.texts,
+            batches=iter(enumerate(batches)),
+            results=[None] * len(batches),
+            usage=Usage(truncated=prepared.truncated),
+        )
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(cfg.max_concurrency, len(batches))):
+                group.create_task(self._worker(state, send))
+        if state.error is not None:
+            raise self._with_failed_inputs(state.error, batches, state.results)
+        return self._assemble(state.results), state.usage
+
+    async def _worker(self, state: _CallState, send: SendBatch) -> None:
+        for position, batch in state.batches:
+            if state.error is not None:
+                return
+            try:
+                async with self._slots:
+                    state.results[position] = await self._run_batch(batch, state, send)
+            except ProviderError as e:
+                if e.index is not None:
+                    e.index += batch.start  # the server counted within the batch
+                state.error = state.error or e
+                return
+
+    async def _run_batch(self, batch: Batch, state: _CallState, send: SendBatch) -> FloatArray:
+        attempts = 0
+        try:
+            async for attempt in self._retrying.copy():
+                with attempt:
+                    attempts += 1
+                    reply = await self._attempt(batch, state, send)
+        finally:
+            state.usage.retries += max(0, attempts - 1)
+        if reply.vectors.shape[0] != batch.size:  # providers check this; never trust blindly
+            raise ResponseError(f"{self.provider}: batch came back short", provider=self.provider)
+        return reply.vectors
+
+    async def _attempt(self, batch: Batch, state: _CallState, send: SendBatch) -> BatchReply:
+        usage = state.usage
+        reservation = await self.limiter.acquire(batch.tokens)
+        usage.throttle_wait_seconds += reservation.waited
+        usage.requests += 1
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                reply = await send(state.texts[batch.start : batch.stop])
+        except builtins.TimeoutError:
+            raise TimeoutError(
+                f"{self.provider}: no answer within {self.config.timeout_seconds}s",
+                provider=self.provider,
+            ) from None
+        except RateLimitError as e:
+            usage.rate_limited += 1
+            hint = e.retry_after if e.retry_after is not None else self.config.retry_delay_ms / 1000
+            self.limiter.pause(hint)
+            raise
+        self.limiter.observe(reply.headers)
+        usage.throttle_wait_seconds += await self.limiter.settle(reservation, reply.prompt_tokens)
+        usage.prompt_tokens += (
+            reply.prompt_tokens if reply.prompt_tokens is not None else batch.tokens
+        )
+        return reply
+
+    def _assemble(self, results: Sequence[FloatArray | None]) -> FloatArray:
+        parts = [r for r in results if r is not None]
+        if not parts:
+            return np.empty((0, 0), dtype=np.float32)
+        dims = {p.shape[1] for p in parts}
+        if len(dims) > 1:
+            raise ResponseError(
+                f"{self.provider}: batches came back with different dimensions {sorted(dims)}",
+                provider=self.provider,
+            )
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def _with_failed_inputs(
+        error: ProviderError, batches: Sequence[Batch], results: Sequence[FloatArray | None]
+    ) -> ProviderError:
+        failed = tuple(
+            i
+            for b, r in zip(batches, results, strict=True)
+            if r is None
+            for i in range(b.start, b.stop)
+        )
+        error.failed_indices = failed
+        error.add_note(f"{failed_indices_note(failed)} got no vector ({len(failed)} in all)")
+        return error

@@ -1,0 +1,150 @@
+"""Client-side rate limiting for one provider: RPM and TPM token buckets, a provider-wide
+pause after a 429, and back-pressure from the server's ``x-ratelimit-*`` headers.
+
+The buckets are aiolimiter leaky buckets holding about one second of quota, so
+the client never bursts a minute's worth at once. The TPM bucket is charged
+with each request's *estimated* tokens, scaled by a calibration factor learned
+from the ``usage`` the server reports; a request that used more than it was
+charged pays the difference before its task moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+
+from embedmux import _constants as C
+
+logger = logging.getLogger("embedmux")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_reset(value: str) -> float | None:
+    """Seconds in an ``x-ratelimit-reset-*`` value (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5"``)."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value.replace(" ", ""):
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def header_pause(headers: Mapping[str, str], *, low_watermark: float) -> float:
+    """How long the server's rate-limit headers ask us to hold back (0 when not nearly spent)."""
+    pause = 0.0
+    for kind in ("requests", "tokens"):
+        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+        limit = headers.get(f"x-ratelimit-limit-{kind}")
+        reset = headers.get(f"x-ratelimit-reset-{kind}")
+        if remaining is None or limit is None or reset is None:
+            continue
+        try:
+            left, total = float(remaining), float(limit)
+        except ValueError:
+            continue
+        if left <= total * low_watermark:
+            pause = max(pause, parse_reset(reset) or 0.0)
+    return min(pause, C.MAX_RETRY_AFTER_SECONDS)
+
+
+class _Bucket:
+    """A per-minute rate as a leaky bucket of about ``burst`` seconds; large amounts in chunks."""
+
+    def __init__(self, per_minute: int, burst_seconds: float) -> None:
+        capacity = max(1.0, per_minute / 60.0 * burst_seconds)
+        self.limiter = AsyncLimiter(capacity, capacity * 60.0 / per_minute)
+        self.capacity = capacity
+
+    async def acquire(self, amount: float) -> None:
+        while amount > 0:
+            chunk = min(amount, self.capacity)
+            await self.limiter.acquire(chunk)
+            amount -= chunk
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What one request was charged, so it can be settled against reported usage."""
+
+    estimated: int
+    charged: int
+    waited: float
+
+
+class RateLimiter:
+    """RPM/TPM limits of one provider; shared by all its concurrent requests."""
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None,
+        tpm: int | None,
+        burst_seconds: float = C.RATE_LIMIT_BURST_SECONDS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._rpm = _Bucket(rpm, burst_seconds) if rpm else None
+        self._tpm = _Bucket(tpm, burst_seconds) if tpm else None
+        self._rng = rng or random.Random()
+        self._paused_until = 0.0
+        self._estimated_total = 0
+        self._actual_total = 0
+
+    @property
+    def calibration(self) -> float:
+        """Reported tokens per estimated token, learned from responses (1.0 until known)."""
+        if self._estimated_total == 0 or self._actual_total == 0:
+            return 1.0
+        return min(5.0, max(0.2, self._actual_total / self._estimated_total))
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of this provider for ``seconds`` (each waiter adds jitter)."""
+        seconds = min(max(0.0, seconds), C.MAX_RETRY_AFTER_SECONDS)
+        until = asyncio.get_running_loop().time() + seconds
+        if until > self._paused_until:
+            logger.debug("rate limiter: pausing provider for %.3fs", seconds)
+            self._paused_until = until
+
+    async def acquire(self, estimated_tokens: int) -> Reservation:
+        """Wait for the pause, an RPM slot and the request's (calibrated) tokens."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (left := self._paused_until - loop.time()) > 0:
+            await asyncio.sleep(left + self._rng.uniform(0, C.PAUSE_JITTER_SECONDS))
+        if self._rpm:
+            await self._rpm.acquire(1)
+        charged = math.ceil(estimated_tokens * self.calibration)
+        if self._tpm:
+            await self._tpm.acquire(charged)
+        return Reservation(estimated_tokens, charged, loop.time() - start)
+
+    async def settle(self, reservation: Reservation, actual_tokens: int | None) -> float:
+        """Learn from the server's token count; pay any under-charge. Returns seconds waited."""
+        if actual_tokens is None:
+            return 0.0
+        self._estimated_total += reservation.estimated
+        self._actual_total += actual_tokens
+        debt = actual_tokens - reservation.charged
+        if debt <= 0 or not self._tpm:
+            return 0.0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await self._tpm.acquire(debt)
+        return loop.time() - start
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Slow down when ``x-ratelimit-remaining-*`` say the server's budget is nearly spent."""
+        wait = header_pause(headers, low_watermark=C.RATE_LIMIT_LOW_WATERMARK)
+        if wait > 0:
+            self.pause(wait)

@@ -1,0 +1,192 @@
+"""What every HTTP provider shares: the pooled client, auth-free request path, error
+mapping and the pipeline. A vendor subclass supplies only its wire details:
+``_endpoint``, ``_auth_headers``, and (when not the OpenAI format) ``_request_body``,
+``_parse_response`` and ``_error_message``."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import SecretStr
+
+from embedmux._exceptions import ConnectionError, InputError, TimeoutError, status_error
+from embedmux._optimization import OptimizationConfig
+from embedmux._pipeline import BatchReply, Pipeline
+from embedmux._secrets import redact
+from embedmux._tokens import TokenCounter, counter_for
+from embedmux._transport import build_http_client
+from embedmux._types import INPUT_TYPES, EmbeddingResult, EmbeddingSpace, InputType
+from embedmux._validation import check_texts, fit_to_limit
+from embedmux._wire import ParsedEmbeddings, openai_error_message, openai_request_body
+from embedmux._wire import parse_openai_response as _parse_openai
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The server's retry hint: ``retry-after-ms``, else ``Retry-After`` (seconds or a date)."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    if (value := headers.get("retry-after")) is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class HTTPProvider:
+    """Base of the HTTP providers: implements the ``Provider`` protocol over one pipeline."""
+
+    #: Optimisation profile used when none is given.
+    profile: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: str | None,
+        dimensions: int | None = None,
+        name: str,
+        optimization: OptimizationConfig | None = None,
+        space: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if dimensions is not None and dimensions < 1:
+            raise InputError(f"{name}: dimensions must be >= 1, got {dimensions}")
+        self._model = model
+        self._base_url = base_url.rstrip("/")
+        self._api_key = SecretStr(api_key) if api_key else None
+        self._requested_dimensions = dimensions  # sent to the server
+        self._known_dimensions = dimensions  # learned from the first response if not given
+        self._name = name
+        self._space_model = space or model
+        self.optimization = optimization or OptimizationConfig.for_provider(self.profile)
+        self._pipeline = Pipeline(self.optimization, provider=name)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._counter: TokenCounter | None = None
+
+    # --- the Provider protocol -------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimensions(self) -> int | None:
+        return self._known_dimensions
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return EmbeddingSpace.of(self._space_model, self.dimensions)
+
+    async def embed(
+        self, texts: Sequence[str], *, input_type: InputType = "document"
+    ) -> EmbeddingResult:
+        """Embed ``texts`` through the pipeline; row ``i`` belongs to ``texts[i]``."""
+        items = check_texts(texts)
+        if input_type not in INPUT_TYPES:
+            raise InputError(f"input_type must be one of {INPUT_TYPES}, got {input_type!r}")
+        counter = self._counter or await self._load_counter()
+        cfg = self.optimization
+        prepared = fit_to_limit(
+            items, counter, max_input_tokens=cfg.max_input_tokens, truncate=cfg.truncate
+        )
+        send = partial(self._send, input_type=input_type)
+        vectors, usage = await self._pipeline.run(prepared, send)
+        if len(items) and self._known_dimensions is None:
+            self._known_dimensions = int(vectors.shape[1])
+        return EmbeddingResult(vectors, self._model, self._name, self.space, usage)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def __aenter__(self) -> HTTPProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self._name!r}, model={self._model!r},"
+            f" base_url={self._base_url!r})"
+        )
+
+    # --- vendor hooks (OpenAI wire format by default) ----------------------------------
+
+    def _endpoint(self) -> str:
+        """Request path relative to the base URL (may carry a query)."""
+        return "/embeddings"
+
+    async def _auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request (bearer token by default)."""
+        return {"authorization": f"Bearer {self._secret()}"} if self._api_key else {}
+
+    def _request_body(self, texts: Sequence[str], input_type: InputType) -> dict[str, Any]:
+        return openai_request_body(texts, model=self._model, dimensions=self._requested_dimensions)
+
+    def _parse_response(self, content: bytes, *, expected: int) -> ParsedEmbeddings:
+        return _parse_openai(
+            content, expected=expected, dimensions=self.dimensions, provider=self._name
+        )
+
+    def _error_message(self, content: bytes) -> tuple[str, int | None]:
+        return openai_error_message(content)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _secret(self) -> str:
+        return self._api_key.get_secret_value() if self._api_key else ""
+
+    async def _load_counter(self) -> TokenCounter:
+        self._counter = await asyncio.to_thread(counter_for, self._model)
+        return self._counter
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = build_http_client(
+                self.optimization, base_url=self._base_url, headers={}, transport=self._transport
+            )
+        return self._client
+
+    async def _send(self, texts: list[str], *, input_type: InputType) -> BatchReply:
+        """One HTTP request for one batch; maps every failure to a ProviderError."""
+        body = self._request_body(texts, input_type)
+        headers = await self._auth_headers()
+        try:
+            response = await self._http().post(self._endpoint(), json=body, headers=headers)
+        except httpx.TimeoutException as e:
+            raise TimeoutError(
+                f"{self._name}: request timed out ({type(e).__name__})", provider=self._name
+            ) from None
+        except httpx.TransportError as e:
+            message = redact(f"{self._name}: {type(e).__name__}: {e}", [self._secret()])
+            raise ConnectionError(message, provider=self._name) from None
+        if response.status_code != 200:
+            message, index = self._error_message(response.content)
+            raise status_error(
+                response.status_code,
+                redact(message, [self._secret()]),
+                provider=self._name,
+                retry_after=retry_after_seconds(response.headers),
+                index=index,
+            )
+        parsed = self._parse_response(response.content, expected=len(texts))
+        return BatchReply(parsed.vectors, parsed.prompt_tokens, response.headers)
