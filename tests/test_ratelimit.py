@@ -1,0 +1,139 @@
+"""The client-side rate limiter, on a virtual clock (no real sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from embedmux import _constants as C
+from embedmux._ratelimit import RateLimiter, header_pause, parse_reset
+from tests.virtual_time import run_virtual
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1h2m3s", 3723.0),
+        ("0.5", 0.5),
+        ("2.5s", 2.5),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_parse_reset(value: str, seconds: float | None) -> None:
+    """x-ratelimit-reset-* durations in OpenAI's format (and plain seconds) parse."""
+    assert parse_reset(value) == seconds
+
+
+def test_header_pause_only_when_budget_nearly_spent() -> None:
+    """The limiter holds back only when remaining falls under the low watermark."""
+    healthy = {
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "500",
+        "x-ratelimit-reset-tokens": "30s",
+    }
+    spent = {**healthy, "x-ratelimit-remaining-tokens": "10"}
+    assert header_pause(healthy, low_watermark=0.05) == 0.0
+    assert header_pause(spent, low_watermark=0.05) == 30.0
+    assert header_pause({}, low_watermark=0.05) == 0.0
+    long = {**spent, "x-ratelimit-reset-tokens": "10m0s"}
+    assert header_pause(long, low_watermark=0.05) == C.MAX_RETRY_AFTER_SECONDS
+
+
+def test_rpm_bucket_spaces_requests() -> None:
+    """At 60 RPM with a one-second burst, ten requests take about nine seconds."""
+
+    async def scenario() -> float:
+        limiter = RateLimiter(rpm=60, tpm=None)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(10):
+            await limiter.acquire(1)
+        return loop.time() - start
+
+    assert run_virtual(scenario()) == pytest.approx(9.0, abs=0.05)
+
+
+def test_tpm_bucket_weighs_by_tokens_and_splits_large_amounts() -> None:
+    """600 TPM is 10 tokens/s: 10 then 25 tokens need 2.5 more seconds (chunked acquire)."""
+
+    async def scenario() -> tuple[float, float]:
+        limiter = RateLimiter(rpm=None, tpm=600)
+        first = await limiter.acquire(10)
+        second = await limiter.acquire(25)
+        return first.waited, second.waited
+
+    first, second = run_virtual(scenario())
+    assert first == 0.0
+    assert second == pytest.approx(2.5, abs=0.05)
+
+
+def test_pause_holds_every_request_with_jitter() -> None:
+    """After pause(2), every waiter waits at least 2 s and at most 2 s + jitter."""
+
+    async def scenario() -> list[float]:
+        limiter = RateLimiter(rpm=None, tpm=None)
+        limiter.pause(2.0)
+        results = await asyncio.gather(*(limiter.acquire(1) for _ in range(5)))
+        return [r.waited for r in results]
+
+    waits = run_virtual(scenario())
+    assert all(2.0 <= w <= 2.0 + C.PAUSE_JITTER_SECONDS + 1e-9 for w in waits)
+    assert len(set(waits)) > 1
+
+
+def test_observe_pauses_on_spent_headers() -> None:
+    """Headers saying the token budget is spent make the next acquire wait for the reset."""
+
+    async def scenario() -> float:
+        limiter = RateLimiter(rpm=None, tpm=None)
+        limiter.observe(
+            {
+                "x-ratelimit-limit-requests": "100",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "3s",
+            }
+        )
+        return (await limiter.acquire(1)).waited
+
+    assert run_virtual(scenario()) >= 3.0
+
+
+def test_calibration_learns_from_reported_usage() -> None:
+    """When the server counts half the estimated tokens, later requests are charged half."""
+
+    async def scenario() -> tuple[int, float]:
+        limiter = RateLimiter(rpm=None, tpm=6000)
+        reservation = await limiter.acquire(100)
+        await limiter.settle(reservation, 50)
+        return (await limiter.acquire(100)).charged, limiter.calibration
+
+    charged, calibration = run_virtual(scenario())
+    assert calibration == 0.5
+    assert charged == 50
+
+
+def test_under_charged_request_pays_its_debt() -> None:
+    """A request that used more tokens than charged pays the difference to the TPM bucket."""
+
+    async def scenario() -> float:
+        limiter = RateLimiter(rpm=None, tpm=600)  # 10 tokens/s, burst 10
+        reservation = await limiter.acquire(10)
+        return await limiter.settle(reservation, 30)
+
+    assert run_virtual(scenario()) == pytest.approx(2.0, abs=0.05)
+
+
+def test_unknown_usage_changes_nothing() -> None:
+    """Without a reported count, calibration stays 1.0 and nothing is charged."""
+
+    async def scenario() -> tuple[float, float]:
+        limiter = RateLimiter(rpm=None, tpm=600)
+        reservation = await limiter.acquire(5)
+        return await limiter.settle(reservation, None), limiter.calibration
+
+    assert run_virtual(scenario()) == (0.0, 1.0)
