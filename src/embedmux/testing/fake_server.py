@@ -1113,5 +1113,8 @@ def main(argv: list[str] | None = None) -> None:
             pass
 
 
+# Vendor formats kept in their own files register themselves on import.
+import embedmux.testing._mistral  # noqa: E402, F401
+
 if __name__ == "__main__":
     main()
