@@ -75,6 +75,9 @@ DEFAULT_MEMORY_ENTRIES = 10_000
 # Another process's write transaction is waited for this long before an operation is skipped.
 BUSY_TIMEOUT_SECONDS = 30.0
 SCHEMA_VERSION = 1
+# Pages of a new file: large enough to hold several 1536-dim vectors without overflow
+# pages (4 KiB pages store a 6 KiB vector in two pages, wasting a quarter of the file).
+PAGE_SIZE = 32_768
 # Keys per SELECT ... IN (...) statement (below SQLite's bound-parameter limit).
 SQL_CHUNK = 500
 # Reads re-record an entry's access time only when the recorded one is older than this.
@@ -508,6 +511,7 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
         try:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect on a new file only
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
