@@ -1,0 +1,232 @@
+"""The ONNX Runtime backend: ``onnx`` (fp32) and ``quantized`` (int8) strategies.
+
+At run time this module needs only onnxruntime, tokenizers and numpy: torch is
+imported solely by ``export`` the first time a model is exported. Inputs are
+sorted by length, cut into batches padded to the batch's longest text,
+truncated at the model's ``max_seq_length``, then mean-pooled and normalised
+exactly like sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embedmux._exceptions import ConfigError
+from embedmux._local import _defaults as D
+from embedmux._local.backends.base import (
+    ONNX_HINT,
+    Encoded,
+    LoadSpec,
+    ModelInfo,
+    QuantizationReport,
+    require,
+)
+from embedmux._local.cache import content_hash, read_json, write_json_atomic
+from embedmux._local.resolve import ResolvedModel, download_snapshot
+from embedmux._local.resources import choose_batch_size, choose_onnx_device, detect_resources
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+    FloatArray = npt.NDArray[np.float32]
+
+logger = logging.getLogger("embedmux.local")
+POOLING_MODES = ("mean", "cls", "max")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportMeta:
+    """``meta.json`` of an export folder: how to run the exported graph."""
+
+    format: int
+    model_id: str
+    source_hash: str
+    dimensions: int
+    max_seq_length: int
+    pooling: str
+    input_names: list[str]
+    pad_id: int
+    pad_token: str
+    quantization: QuantizationReport | None = None
+
+    @classmethod
+    def read(cls, folder: Path) -> ExportMeta | None:
+        """The metadata of a complete export in ``folder``, or ``None``."""
+        data = read_json(folder / D.ONNX_META_FILE)
+        if not isinstance(data, dict) or data.get("format") != D.ONNX_FORMAT_VERSION:
+            return None
+        if not (folder / D.ONNX_MODEL_FILE).is_file():
+            return None
+        quant = data.pop("quantization", None)
+        try:
+            meta = cls(**data)
+            return replace(meta, quantization=QuantizationReport(**quant) if quant else None)
+        except TypeError:
+            return None
+
+    def write(self, folder: Path) -> None:
+        """Write this as ``meta.json`` in ``folder`` (atomically)."""
+        write_json_atomic(folder / D.ONNX_META_FILE, asdict(self))
+
+
+def export_dir(cache_root: Path, model_id: str, source_hash: str) -> Path:
+    """The export folder for a model's content hash."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id)[:64]
+    return cache_root / D.ONNX_SUBDIR / f"{safe}-{source_hash[:16]}"
+
+
+class OnnxEncoder:
+    """An ONNX Runtime session plus a tokenizer set up like sentence-transformers'."""
+
+    def __init__(
+        self, session: Any, tokenizer: Any, meta: ExportMeta, info: ModelInfo, *, normalize: bool
+    ) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._meta = meta
+        self._info = info
+        self._normalize = normalize
+
+    @property
+    def info(self) -> ModelInfo:
+        """What was loaded and how it runs."""
+        return self._info
+
+    def encode(self, texts: list[str], batch_size: int) -> Encoded:
+        """Vectors for ``texts`` in order: length-sorted batches, padded to each batch's longest."""
+        import numpy as np
+
+        out = np.empty((len(texts), self._meta.dimensions), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        tokens = truncated = batches = 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            vectors, n_tokens, n_truncated = self._encode_batch([texts[i] for i in idx])
+            out[idx] = vectors
+            tokens, truncated, batches = tokens + n_tokens, truncated + n_truncated, batches + 1
+        return Encoded(out, batches=batches, tokens=tokens, truncated=truncated)
+
+    def _encode_batch(self, texts: list[str]) -> tuple[FloatArray, int, int]:
+        import numpy as np
+
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._meta.input_names:
+            feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._session.run(None, feed)[0]
+        vectors = pool(hidden, mask, self._meta.pooling, normalize=self._normalize)
+        truncated = sum(1 for e in encodings if e.overflowing)
+        return vectors, int(mask.sum()), truncated
+
+    def close(self) -> None:
+        """Drop the session."""
+        self._session = None
+
+
+def pool(hidden: FloatArray, mask: IntArray, mode: str, *, normalize: bool) -> FloatArray:
+    """Pool token vectors like sentence-transformers' ``Pooling`` (+ ``Normalize``)."""
+    import numpy as np
+
+    m = mask[..., None].astype(np.float32)
+    if mode == "cls":
+        vectors = hidden[:, 0]
+    elif mode == "max":
+        vectors = np.where(m > 0, hidden, np.float32(-1e9)).max(axis=1)
+    else:
+        vectors = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), D.POOLING_EPS, None)
+    if normalize:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.clip(norms, D.NORMALIZE_EPS, None)
+    return vectors.astype(np.float32, copy=False)
+
+
+def make_tokenizer(folder: Path, meta: ExportMeta, max_seq_length: int) -> Any:
+    """The export's tokenizer: truncate at ``max_seq_length``, pad to the batch's longest."""
+    tokenizers = require("tokenizers", ONNX_HINT)
+    tok = tokenizers.Tokenizer.from_file(str(folder / D.ONNX_TOKENIZER_FILE))
+    tok.enable_truncation(max_length=max_seq_length)
+    tok.enable_padding(pad_id=meta.pad_id, pad_token=meta.pad_token)
+    return tok
+
+
+def make_session(model_file: Path, providers: list[str], threads: int) -> Any:
+    """An ONNX Runtime session with full graph optimisation and one thread per CPU."""
+    ort = require("onnxruntime", ONNX_HINT)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_file), options, providers=providers)
+
+
+def ensure_export(
+    spec: LoadSpec, resolved: ResolvedModel, *, quantized: bool
+) -> tuple[Path, ExportMeta]:
+    """The export folder for ``resolved`` (exporting or quantizing first when missing)."""
+    folder = resolved.path if resolved.path is not None else download_snapshot(str(resolved.hub_id))
+    digest = content_hash(folder, spec.cache_root)
+    target = export_dir(spec.cache_root, spec.model_id, digest)
+    meta = ExportMeta.read(target)
+    if meta is None:
+        from embedmux._local.backends.export import export_model
+
+        meta = export_model(folder, target, model_id=spec.model_id, source_hash=digest)
+    if quantized and (meta.quantization is None or not (target / D.ONNX_INT8_FILE).is_file()):
+        from embedmux._local.backends.quantize import quantize_export
+
+        meta = quantize_export(target, meta)
+    return target, meta
+
+
+def load(spec: LoadSpec, resolved: ResolvedModel, *, quantized: bool = False) -> OnnxEncoder:
+    """Load the (exported once, cached) ONNX model for ``resolved``."""
+    require("onnxruntime", ONNX_HINT)
+    require("tokenizers", ONNX_HINT)
+    target, meta = ensure_export(spec, resolved, quantized=quantized)
+    res = detect_resources(probe_torch=False, probe_onnxruntime=True)
+    device, providers = choose_onnx_device(spec.device, res)
+    max_len = spec.max_seq_length or meta.max_seq_length
+    file = target / (D.ONNX_INT8_FILE if quantized else D.ONNX_MODEL_FILE)
+    session = make_session(file, providers, res.cpu_count)
+    info = ModelInfo(
+        model_id=spec.model_id,
+        path=str(resolved.path) if resolved.path else None,
+        backend="onnxruntime-int8" if quantized else "onnxruntime",
+        device=device,
+        batch_size=spec.batch_size or choose_batch_size(device, res, spec.profile_batch_size),
+        dimensions=meta.dimensions,
+        max_seq_length=max_len,
+        export_path=str(file),
+        quantization=meta.quantization if quantized else None,
+    )
+    tokenizer = make_tokenizer(target, meta, max_len)
+    return OnnxEncoder(session, tokenizer, meta, info, normalize=spec.normalize)
+
+
+def check_pooling(mode: str) -> str:
+    """``mode`` if the ONNX backend can pool that way, else ``ConfigError``."""
+    if mode not in POOLING_MODES:
+        raise ConfigError(
+            f"the onnx backend supports pooling {', '.join(POOLING_MODES)}, not {mode!r};"
+            " use loading='background' for this model"
+        )
+    return mode
+
+
+def plain_encoder(file: Path, folder: Path, meta: ExportMeta) -> OnnxEncoder:
+    """A single-threaded CPU encoder for ``file`` (export checks and quantization drift)."""
+    session = make_session(file, ["CPUExecutionProvider"], 1)
+    info = ModelInfo(
+        meta.model_id, None, "onnxruntime", "cpu", 16, meta.dimensions, meta.max_seq_length
+    )
+    tok = make_tokenizer(folder, meta, meta.max_seq_length)
+    return OnnxEncoder(session, tok, meta, info, normalize=True)
