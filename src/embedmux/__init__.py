@@ -16,24 +16,41 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AllProvidersFailedError": "embedmux._exceptions",
     "AuthenticationError": "embedmux._exceptions",
+    "AzureOpenAIProvider": "embedmux.providers.azure",
     "BadRequestError": "embedmux._exceptions",
+    "Cache": "embedmux._cache",
+    "CacheEvent": "embedmux._events",
+    "CacheStats": "embedmux._cache",
+    "CircuitEvent": "embedmux._events",
     "Client": "embedmux._client",
+    "ClientStats": "embedmux._stats",
     "ConfigError": "embedmux._exceptions",
     "ConnectionError": "embedmux._exceptions",
     "EmbeddingResult": "embedmux._types",
     "EmbeddingSpace": "embedmux._types",
     "EmbedmuxError": "embedmux._exceptions",
+    "FallbackEvent": "embedmux._events",
+    "Hooks": "embedmux._events",
     "InputError": "embedmux._exceptions",
     "InputType": "embedmux._types",
+    "LocalProvider": "embedmux.providers.local",
+    "MistralProvider": "embedmux.providers.mistral",
     "NotFoundError": "embedmux._exceptions",
+    "OpenAICompatibleProvider": "embedmux.providers.compatible",
     "OpenAIProvider": "embedmux.providers.openai",
     "OptimizationConfig": "embedmux._optimization",
+    "PriceTable": "embedmux._pricing",
     "Provider": "embedmux._types",
     "ProviderError": "embedmux._exceptions",
+    "ProviderStats": "embedmux._stats",
     "ProviderUnavailableError": "embedmux._exceptions",
     "RateLimitError": "embedmux._exceptions",
+    "RequestEvent": "embedmux._events",
     "ResponseError": "embedmux._exceptions",
+    "ResponseEvent": "embedmux._events",
+    "RetryEvent": "embedmux._events",
     "ServerError": "embedmux._exceptions",
+    "SyncClient": "embedmux._sync",
     "TimeoutError": "embedmux._exceptions",
     "TransportError": "embedmux._exceptions",
     "Usage": "embedmux._types",
@@ -42,24 +59,41 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AllProvidersFailedError",
     "AuthenticationError",
+    "AzureOpenAIProvider",
     "BadRequestError",
+    "Cache",
+    "CacheEvent",
+    "CacheStats",
+    "CircuitEvent",
     "Client",
+    "ClientStats",
     "ConfigError",
     "ConnectionError",
     "EmbeddingResult",
     "EmbeddingSpace",
     "EmbedmuxError",
+    "FallbackEvent",
+    "Hooks",
     "InputError",
     "InputType",
+    "LocalProvider",
+    "MistralProvider",
     "NotFoundError",
+    "OpenAICompatibleProvider",
     "OpenAIProvider",
     "OptimizationConfig",
+    "PriceTable",
     "Provider",
     "ProviderError",
+    "ProviderStats",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RequestEvent",
     "ResponseError",
+    "ResponseEvent",
+    "RetryEvent",
     "ServerError",
+    "SyncClient",
     "TimeoutError",
     "TransportError",
     "Usage",
@@ -67,7 +101,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from embedmux._client import Client
+    from embedmux._cache import (
+        Cache,
+        CacheStats,
+    )
+    from embedmux._client import (
+        Client,
+    )
+    from embedmux._events import (
+        CacheEvent,
+        CircuitEvent,
+        FallbackEvent,
+        Hooks,
+        RequestEvent,
+        ResponseEvent,
+        RetryEvent,
+    )
     from embedmux._exceptions import (
         AllProvidersFailedError,
         AuthenticationError,
@@ -85,9 +134,41 @@ if TYPE_CHECKING:
         TimeoutError,
         TransportError,
     )
-    from embedmux._optimization import OptimizationConfig
-    from embedmux._types import EmbeddingResult, EmbeddingSpace, InputType, Provider, Usage
-    from embedmux.providers.openai import OpenAIProvider
+    from embedmux._optimization import (
+        OptimizationConfig,
+    )
+    from embedmux._pricing import (
+        PriceTable,
+    )
+    from embedmux._stats import (
+        ClientStats,
+        ProviderStats,
+    )
+    from embedmux._sync import (
+        SyncClient,
+    )
+    from embedmux._types import (
+        EmbeddingResult,
+        EmbeddingSpace,
+        InputType,
+        Provider,
+        Usage,
+    )
+    from embedmux.providers.azure import (
+        AzureOpenAIProvider,
+    )
+    from embedmux.providers.compatible import (
+        OpenAICompatibleProvider,
+    )
+    from embedmux.providers.local import (
+        LocalProvider,
+    )
+    from embedmux.providers.mistral import (
+        MistralProvider,
+    )
+    from embedmux.providers.openai import (
+        OpenAIProvider,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -85,5 +85,11 @@ class Chain:
     def __iter__(self) -> Iterator[Provider]:
         return iter(self.providers)
 
+    def next_after(self, provider: Provider) -> str | None:
+        """Name of the provider after ``provider`` in the chain, if any."""
+        names = [p.name for p in self.providers]
+        i = names.index(provider.name) + 1
+        return names[i] if i < len(names) else None
+
     def breaker(self, provider: Provider) -> CircuitBreaker:
         return self.breakers[provider.name]

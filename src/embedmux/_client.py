@@ -4,20 +4,29 @@ and walks the fallback chain; providers do the embedding.
     embed(texts) ─► check_texts ─► dedup ─► for each provider in the chain:
         cache lookup ─► provider.embed(misses) ─► cache write ─► merge
     ─► expand duplicates ─► EmbeddingResult (one provider, one space)
+
+Events (requests, retries, fallbacks, cache lookups) go to ``hooks``; the
+client's own ``stats()`` is one subscriber of them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import numpy as np
 
+from embedmux import _emit
+from embedmux._cache import Cache, namespace_for
 from embedmux._chain import Chain
+from embedmux._events import CacheEvent, CircuitEvent, FallbackEvent, Hooks
 from embedmux._exceptions import AllProvidersFailedError, InputError, ProviderError
+from embedmux._pricing import PriceTable, estimate_cost
+from embedmux._stats import ClientStats, StatsRecorder
 from embedmux._types import INPUT_TYPES, EmbeddingResult, InputType, Provider, Usage
 from embedmux._validation import check_texts
 from embedmux._wire import FloatArray
@@ -33,17 +42,29 @@ def deduplicate(texts: Sequence[str]) -> tuple[list[str], list[int]]:
 
 
 class Client:
-    """Embeds texts through a chain of providers (one provider is a chain of one)."""
+    """Embeds texts through a chain of providers (one provider is a chain of one).
+
+    ``cache``: a ``Cache``, a cache URL (``"sqlite:///path.db"``, ``"sqlite://"`` for
+    the default file in the user cache dir, ``"memory"``), or ``None``/``"none"``.
+    ``hooks``: callbacks receiving typed events. ``prices`` overrides the price table.
+    """
 
     def __init__(
         self,
         providers: Sequence[Provider] | Provider,
         *,
+        cache: Cache | str | None = None,
         allow_mixed_spaces: bool = False,
+        hooks: Hooks | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         if isinstance(providers, Provider):
             providers = [providers]
         self._chain = Chain(list(providers), allow_mixed_spaces=allow_mixed_spaces)
+        self._cache = Cache.from_url(cache) if isinstance(cache, str) else cache
+        self.hooks = hooks if hooks is not None else Hooks()
+        self._stats = StatsRecorder().attach(self.hooks)
+        self._prices = prices
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Client:
@@ -57,6 +78,11 @@ class Client:
         """The chain's providers, in fallback order."""
         return list(self._chain)
 
+    @property
+    def cache(self) -> Cache | None:
+        """The cache in use, if any."""
+        return self._cache
+
     async def embed(
         self, texts: Sequence[str], *, input_type: InputType = "document"
     ) -> EmbeddingResult:
@@ -66,7 +92,11 @@ class Client:
         if input_type not in INPUT_TYPES:
             raise InputError(f"input_type must be one of {INPUT_TYPES}, got {input_type!r}")
         unique, inverse = deduplicate(items)
-        result = await self._embed_unique(unique, input_type)
+        token = _emit.current_hooks.set(self.hooks)
+        try:
+            result = await self._embed_unique(unique, input_type)
+        finally:
+            _emit.current_hooks.reset(token)
         if len(unique) != len(items):
             result.vectors = result.vectors[np.asarray(inverse, dtype=np.intp)]
             result.usage.deduplicated = len(items) - len(unique)
@@ -79,6 +109,16 @@ class Client:
         result = await self.embed([text], input_type="query")
         vector: FloatArray = result.vectors[0]
         return vector
+
+    def stats(self) -> ClientStats:
+        """Per-provider totals since the client opened (requests, tokens, latency, errors...)."""
+        snapshot = self._stats.snapshot()
+        for name, breaker in self._chain.breakers.items():  # half-open comes with time, no event
+            if name in snapshot.providers:
+                snapshot.providers[name] = replace(
+                    snapshot.providers[name], circuit_state=breaker.state
+                )
+        return snapshot
 
     async def _embed_unique(self, texts: list[str], input_type: InputType) -> EmbeddingResult:
         causes: dict[str, BaseException] = {}
@@ -94,27 +134,89 @@ class Client:
             except ProviderError as e:
                 if not e.fallback:
                     raise
-                breaker.record_failure()
+                self._record_failure(provider, e)
                 causes[provider.name] = e
-                logger.debug("%s failed (%s); falling back", provider.name, type(e).__name__)
                 continue
+            if breaker.state != "closed":
+                self.hooks.emit(CircuitEvent(provider.name, "closed"))
             breaker.record_success()
             return result
         raise AllProvidersFailedError(causes)
 
+    def _record_failure(self, provider: Provider, error: ProviderError) -> None:
+        breaker = self._chain.breaker(provider)
+        before = breaker.state
+        breaker.record_failure()
+        if breaker.state != before:
+            self.hooks.emit(CircuitEvent(provider.name, breaker.state))
+        nxt = self._chain.next_after(provider)
+        logger.debug("%s failed (%s); falling back to %s", provider.name, type(error).__name__, nxt)
+        if nxt is not None:
+            self.hooks.emit(FallbackEvent(provider.name, nxt, type(error).__name__, str(error)))
+
     async def _embed_with(
         self, provider: Provider, texts: list[str], input_type: InputType
     ) -> EmbeddingResult:
+        """One provider's attempt at the whole call: cached vectors plus the misses embedded."""
+        if self._cache is None:
+            return await self._provider_embed(provider, texts, input_type)
+        if provider.dimensions is None and texts:
+            # The cache namespace includes the dimensions: learn them with one input first.
+            first = await self._provider_embed(provider, texts[:1], input_type)
+            await self._cache.put_many(
+                namespace_for(provider.space, input_type), texts[:1], first.vectors
+            )
+        namespace = namespace_for(provider.space, input_type)
+        hits = await self._cache.get_many(namespace, texts, dimensions=provider.dimensions)
+        self.hooks.emit(CacheEvent(namespace, len(hits), len(texts) - len(hits), provider.name))
+        misses = [i for i in range(len(texts)) if i not in hits]
+        if not misses:
+            return self._from_cache(provider, texts, hits)
+        fresh = await self._provider_embed(provider, [texts[i] for i in misses], input_type)
+        await self._cache.put_many(namespace, [texts[i] for i in misses], fresh.vectors)
+        if not hits:
+            return fresh
+        vectors = np.empty((len(texts), fresh.vectors.shape[1]), dtype=np.float32)
+        vectors[misses] = fresh.vectors
+        for i, vector in hits.items():
+            vectors[i] = vector
+        fresh.usage.cached = len(hits)
+        fresh.vectors = vectors
+        return fresh
+
+    def _from_cache(
+        self, provider: Provider, texts: list[str], hits: dict[int, FloatArray]
+    ) -> EmbeddingResult:
+        vectors = np.stack([hits[i] for i in range(len(texts))]) if texts else np.empty((0, 0))
+        usage = Usage(cached=len(texts), cost_usd=0.0)
+        return EmbeddingResult(
+            vectors.astype(np.float32, copy=False),
+            provider.model,
+            provider.name,
+            provider.space,
+            usage,
+        )
+
+    async def _provider_embed(
+        self, provider: Provider, texts: list[str], input_type: InputType
+    ) -> EmbeddingResult:
         if not texts:
-            dims = provider.dimensions or 0
-            empty = np.empty((0, dims), dtype=np.float32)
+            empty = np.empty((0, provider.dimensions or 0), dtype=np.float32)
             return EmbeddingResult(empty, provider.model, provider.name, provider.space, Usage())
-        return await provider.embed(texts, input_type=input_type)
+        result = await provider.embed(texts, input_type=input_type)
+        if result.usage.cost_usd is None:  # a provider that knows its cost (local: 0) sets it
+            result.usage.cost_usd = estimate_cost(
+                result.model, result.usage.prompt_tokens, self._prices
+            )
+        return result
 
     async def aclose(self) -> None:
-        """Close every provider of the chain."""
+        """Close every provider of the chain and the cache; wait for async hooks."""
         for provider in self._chain:
             await provider.aclose()
+        if self._cache is not None:
+            await self._cache.aclose()
+        await self.hooks.drain()
 
     async def __aenter__(self) -> Self:
         return self
@@ -128,4 +230,4 @@ class Client:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"Client(providers={[p.name for p in self._chain]!r})"
+        return f"Client(providers={[p.name for p in self._chain]!r}, cache={self._cache!r})"

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedmux import _emit
 from embedmux._batching import Batch, plan_batches
+from embedmux._events import RequestEvent, ResponseEvent
 from embedmux._exceptions import (
     ProviderError,
     RateLimitError,
@@ -26,6 +29,7 @@ from embedmux._exceptions import (
     failed_indices_note,
 )
 from embedmux._optimization import OptimizationConfig
+from embedmux._pricing import estimate_cost
 from embedmux._ratelimit import RateLimiter
 from embedmux._retry import make_retrying
 from embedmux._types import Usage
@@ -59,9 +63,10 @@ class _CallState:
 class Pipeline:
     """Runs batches of one provider through limiter, retries and its ``send`` function."""
 
-    def __init__(self, config: OptimizationConfig, *, provider: str) -> None:
+    def __init__(self, config: OptimizationConfig, *, provider: str, model: str) -> None:
         self.config = config
         self.provider = provider
+        self.model = model
         self.limiter = RateLimiter(rpm=config.rate_limit_rpm, tpm=config.rate_limit_tpm)
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self._retrying = make_retrying(config, provider=provider)
@@ -106,37 +111,75 @@ class Pipeline:
             async for attempt in self._retrying.copy():
                 with attempt:
                     attempts += 1
-                    reply = await self._attempt(batch, state, send)
+                    reply = await self._attempt(batch, state, send, attempts)
         finally:
             state.usage.retries += max(0, attempts - 1)
         if reply.vectors.shape[0] != batch.size:  # providers check this; never trust blindly
             raise ResponseError(f"{self.provider}: batch came back short", provider=self.provider)
         return reply.vectors
 
-    async def _attempt(self, batch: Batch, state: _CallState, send: SendBatch) -> BatchReply:
+    async def _attempt(
+        self, batch: Batch, state: _CallState, send: SendBatch, attempt: int
+    ) -> BatchReply:
         usage = state.usage
         reservation = await self.limiter.acquire(batch.tokens)
         usage.throttle_wait_seconds += reservation.waited
         usage.requests += 1
+        hooks = _emit.active()
+        if hooks:
+            hooks.emit(
+                RequestEvent(self.provider, batch.size, batch.tokens, attempt, reservation.waited)
+            )
+        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                reply = await send(state.texts[batch.start : batch.stop])
-        except builtins.TimeoutError:
-            raise TimeoutError(
-                f"{self.provider}: no answer within {self.config.timeout_seconds}s",
-                provider=self.provider,
-            ) from None
-        except RateLimitError as e:
-            usage.rate_limited += 1
-            hint = e.retry_after if e.retry_after is not None else self.config.retry_delay_ms / 1000
-            self.limiter.pause(hint)
+            reply = await self._send_with_deadline(send, state.texts[batch.start : batch.stop])
+        except ProviderError as e:
+            if isinstance(e, RateLimitError):
+                usage.rate_limited += 1
+                hint = e.retry_after
+                self.limiter.pause(hint if hint is not None else self.config.retry_delay_ms / 1000)
+            if hooks:
+                hooks.emit(
+                    ResponseEvent(
+                        self.provider,
+                        e.status_code,
+                        batch.size,
+                        None,
+                        time.perf_counter() - started,
+                        None,
+                        type(e).__name__,
+                    )
+                )
             raise
+        if hooks:
+            cost = estimate_cost(self.model, reply.prompt_tokens or batch.tokens)
+            hooks.emit(
+                ResponseEvent(
+                    self.provider,
+                    200,
+                    batch.size,
+                    reply.prompt_tokens,
+                    time.perf_counter() - started,
+                    cost,
+                )
+            )
         self.limiter.observe(reply.headers)
         usage.throttle_wait_seconds += await self.limiter.settle(reservation, reply.prompt_tokens)
         usage.prompt_tokens += (
             reply.prompt_tokens if reply.prompt_tokens is not None else batch.tokens
         )
         return reply
+
+    async def _send_with_deadline(self, send: SendBatch, texts: list[str]) -> BatchReply:
+        """``send`` under an overall deadline: a stalled server never hangs a call."""
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                return await send(texts)
+        except builtins.TimeoutError:
+            raise TimeoutError(
+                f"{self.provider}: no answer within {self.config.timeout_seconds}s",
+                provider=self.provider,
+            ) from None
 
     def _assemble(self, results: Sequence[FloatArray | None]) -> FloatArray:
         parts = [r for r in results if r is not None]

@@ -23,6 +23,8 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from embedmux import _constants as C
+from embedmux import _emit
+from embedmux._events import RetryEvent
 from embedmux._exceptions import ProviderError
 from embedmux._optimization import OptimizationConfig
 
@@ -89,6 +91,11 @@ def make_retrying(
             error,
             wait,
         )
+        if hooks := _emit.active():
+            status = getattr(error, "status_code", None)
+            hooks.emit(
+                RetryEvent(provider, state.attempt_number, wait, type(error).__name__, status)
+            )
         if on_retry is not None:
             on_retry(state)
 

@@ -6,6 +6,7 @@ mapping and the pipeline. A vendor subclass supplies only its wire details:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import email.utils
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,13 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def _timed_out(error: httpx.TransportError) -> bool:
+    """True for a real timeout; httpx-aiohttp reports a refused connection as ConnectTimeout."""
+    cause = error.__cause__
+    refused = isinstance(cause, OSError) and not isinstance(cause, builtins.TimeoutError)
+    return isinstance(error, httpx.TimeoutException) and not refused
+
+
 class HTTPProvider:
     """Base of the HTTP providers: implements the ``Provider`` protocol over one pipeline."""
 
@@ -71,7 +79,7 @@ class HTTPProvider:
         self._name = name
         self._space_model = space or model
         self.optimization = optimization or OptimizationConfig.for_provider(self.profile)
-        self._pipeline = Pipeline(self.optimization, provider=name)
+        self._pipeline = Pipeline(self.optimization, provider=name, model=model)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._counter: TokenCounter | None = None
@@ -172,13 +180,10 @@ class HTTPProvider:
         headers = await self._auth_headers()
         try:
             response = await self._http().post(self._endpoint(), json=body, headers=headers)
-        except httpx.TimeoutException as e:
-            raise TimeoutError(
-                f"{self._name}: request timed out ({type(e).__name__})", provider=self._name
-            ) from None
         except httpx.TransportError as e:
+            kind = TimeoutError if _timed_out(e) else ConnectionError
             message = redact(f"{self._name}: {type(e).__name__}: {e}", [self._secret()])
-            raise ConnectionError(message, provider=self._name) from None
+            raise kind(message, provider=self._name) from None
         if response.status_code != 200:
             message, index = self._error_message(response.content)
             raise status_error(
