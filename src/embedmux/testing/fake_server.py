@@ -237,20 +237,30 @@ class Reply:
 
     def to_bytes(self, *, keep_alive: bool) -> bytes:
         """The serialised HTTP/1.1 response."""
-        try:
-            phrase = HTTPStatus(self.status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        lines = [f"HTTP/1.1 {self.status} {phrase}", f"content-length: {len(self.body)}"]
+        lines = [
+            f"HTTP/1.1 {self.status} {_phrase(self.status)}",
+            f"content-length: {len(self.body)}",
+        ]
         lines += [f"{name}: {value}" for name, value in self.headers]
         if not keep_alive:
             lines.append("connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
+@functools.cache
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_reply(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Reply:
     """A JSON response."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = _JSON.encode(payload).encode()
     return Reply(status, body, [("content-type", "application/json"), *(headers or [])])
 
 
@@ -269,7 +279,12 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = (
-            status, message, type_, code, param)  # fmt: skip
+            status,
+            message,
+            type_,
+            code,
+            param,
+        )
         self.headers = headers or []
 
 
@@ -328,8 +343,12 @@ class WireFormat:
             msg = f"'$.encoding_format' is invalid: must be 'float' or 'base64'. {_ERROR_HINT}"
             raise ApiError(400, msg, param="encoding_format")
         native = cfg.models.get(model, cfg.default_dimensions)
-        return EmbedRequest(model, _inputs(body.get("input")), encoding == "base64",
-                            _dimensions(body.get("dimensions"), model, native))  # fmt: skip
+        return EmbedRequest(
+            model,
+            _inputs(body.get("input")),
+            encoding == "base64",
+            _dimensions(body.get("dimensions"), model, native),
+        )
 
     def render(self, request: EmbedRequest, items: list[dict[str, Any]], tokens: int) -> Any:
         """The JSON payload of a 200."""
@@ -485,9 +504,11 @@ class SlidingWindowLimiter:
         ):
             if limit is not None:
                 remaining = max(0, math.floor(limit - used * 60 / window))
-                out += [(f"x-ratelimit-limit-{kind}", str(limit)),
-                        (f"x-ratelimit-remaining-{kind}", str(remaining)),
-                        (f"x-ratelimit-reset-{kind}", reset)]  # fmt: skip
+                out += [
+                    (f"x-ratelimit-limit-{kind}", str(limit)),
+                    (f"x-ratelimit-remaining-{kind}", str(remaining)),
+                    (f"x-ratelimit-reset-{kind}", reset),
+                ]
         return out
 
 
@@ -540,8 +561,9 @@ class FakeEmbeddingApp:
             for pattern in wire.patterns:
                 if match := pattern.fullmatch(request.path):
                     if request.method != "POST":
-                        return json_reply(405, {"error": {"message": "Method not allowed"}},
-                                          [("allow", "POST")])  # fmt: skip
+                        return json_reply(
+                            405, {"error": {"message": "Method not allowed"}}, [("allow", "POST")]
+                        )
                     try:
                         return self._embed(wire, match.groupdict(), request, cfg)
                     except ApiError as e:
@@ -599,13 +621,19 @@ class FakeEmbeddingApp:
         return None
 
     def _success(
-        self, wire: WireFormat, emb: EmbedRequest, tokens: int,
-        headers: list[tuple[str, str]], misbehave: Misbehaviour | None,
-    ) -> Reply:  # fmt: skip
+        self,
+        wire: WireFormat,
+        emb: EmbedRequest,
+        tokens: int,
+        headers: list[tuple[str, str]],
+        misbehave: Misbehaviour | None,
+    ) -> Reply:
         if misbehave in ("stall", "disconnect"):
             return Reply(200, stall=misbehave == "stall", disconnect=misbehave == "disconnect")
-        items = [{"object": "embedding", "index": i, "embedding": _encode(text, emb)}
-                 for i, text in enumerate(emb.inputs)]  # fmt: skip
+        items = [
+            {"object": "embedding", "index": i, "embedding": _encode(text, emb)}
+            for i, text in enumerate(emb.inputs)
+        ]
         if misbehave is not None and misbehave != "bad_json":
             _corrupt(items, emb, misbehave)
         reply = json_reply(200, wire.render(emb, items, tokens), headers)
@@ -631,9 +659,11 @@ class FakeEmbeddingApp:
 
 
 def make_faults(
-    n: int = 1, status: int = 429, retry_after: float | None = None,
+    n: int = 1,
+    status: int = 429,
+    retry_after: float | None = None,
     retry_after_ms: int | None = None,
-) -> list[_Fault]:  # fmt: skip
+) -> list[_Fault]:
     """``n`` injected failures with ``status`` and optional Retry-After hints."""
     headers: list[tuple[str, str]] = []
     if retry_after is not None:
@@ -878,9 +908,13 @@ class FakeEmbeddingServer:
     """
 
     def __init__(
-        self, config: FakeServerConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+        self,
+        config: FakeServerConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
         **knobs: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._initial = dataclasses.replace(config or FakeServerConfig(), **knobs)
         self.app = FakeEmbeddingApp(self._initial)
         self.host, self.port = host, port
@@ -929,9 +963,13 @@ class FakeEmbeddingServer:
         self.app.reset(dataclasses.replace(self._initial, **knobs))
 
     def fail_next(
-        self, n: int = 1, *, status: int = 429, retry_after: float | None = None,
+        self,
+        n: int = 1,
+        *,
+        status: int = 429,
+        retry_after: float | None = None,
         retry_after_ms: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """The next ``n`` well-formed API requests fail with ``status`` and the given hints."""
         with self.app.lock:
             self.app.faults.extend(make_faults(n, status, retry_after, retry_after_ms))

@@ -1,0 +1,415 @@
+"""HTTP benchmark: embedmux vs raw httpx / aiohttp loops, fake server in its own process.
+
+    python benchmarks/bench_http.py [--quick]
+
+Prints tables and writes benchmarks/results/http.json. Sections:
+
+1. server capacity (a minimal keep-alive load generator, no JSON work on the client side);
+2. single-input calls at concurrency 1 and 64: raw httpx, raw aiohttp, embedmux on each transport;
+3. a 10,000-text corpus in batches of 1,000 (base64), texts/s;
+4. the same corpus against a server TPM limit (1 s sliding window) sized so the theoretical
+   minimum is ~10 s, with embedmux's limiter at that limit and at 2x that limit;
+5. ``import embedmux`` time in fresh interpreters, and which heavy modules it loads.
+
+See docs/benchmarks.md for what is measured and the formulas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import (
+    LoadResult,
+    RawHttpLoad,
+    environment,
+    make_corpus,
+    median_result,
+    run_load,
+    table,
+    time_import,
+    write_json,
+)
+
+from embedmux.testing import FakeServerProcess, fake_token_count, spawn_fake_server
+
+MODEL = "text-embedding-3-small"
+KEY = "sk-bench"
+HEADERS = {"Authorization": f"Bearer {KEY}", "content-type": "application/json"}
+CORPUS_BATCH = 1000
+CORPUS_CONCURRENCY = 8
+TPM_WINDOW_S = 1.0
+TPM_BATCH = 100
+Call = Callable[[int], Awaitable[None]]
+Matrix = npt.NDArray[np.float32]
+
+
+def body_for(texts: list[str]) -> bytes:
+    """The request body every variant sends (base64, like embedmux)."""
+    return json.dumps({"model": MODEL, "input": texts, "encoding_format": "base64"}).encode()
+
+
+def decode_response(payload: bytes) -> Matrix:
+    """What a minimal raw loop must do too: parse, order by index, base64 -> float32 matrix."""
+    data = sorted(json.loads(payload)["data"], key=lambda item: item["index"])
+    return np.stack([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in data])
+
+
+# ---------------------------------------------------------------- the four clients
+
+
+class RawHttpx:
+    """A plain httpx.AsyncClient loop."""
+
+    def __init__(self, base_url: str, pool: int) -> None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        self.client = httpx.AsyncClient(
+            base_url=base_url, headers=HEADERS, limits=limits, timeout=60
+        )
+
+    async def embed(self, texts: list[str]) -> Matrix:
+        resp = await self.client.post("/embeddings", content=body_for(texts))
+        resp.raise_for_status()
+        return decode_response(resp.content)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class RawAiohttp:
+    """A plain aiohttp.ClientSession loop."""
+
+    def __init__(self, base_url: str, pool: int) -> None:
+        self.url = f"{base_url}/embeddings"
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pool))
+
+    async def embed(self, texts: list[str]) -> Matrix:
+        async with self.session.post(self.url, data=body_for(texts), headers=HEADERS) as resp:
+            resp.raise_for_status()
+            return decode_response(await resp.read())
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+class Embedmux:
+    """embedmux.Client over one OpenAIProvider pointed at the fake server."""
+
+    def __init__(self, base_url: str, transport: str, pool: int, **options: Any) -> None:
+        import embedmux
+
+        settings = {
+            "transport": transport,
+            "rate_limit_rpm": None,
+            "rate_limit_tpm": None,
+            "max_concurrency": pool,
+            "connection_pool_size": pool,
+            "max_batch_size": CORPUS_BATCH,
+        }
+        optimization = embedmux.OptimizationConfig.for_provider("openai").with_options(
+            **{**settings, **options}
+        )
+        provider = embedmux.OpenAIProvider(
+            model=MODEL, api_key=KEY, base_url=base_url, optimization=optimization
+        )
+        self.client = embedmux.Client([provider])
+        self.last: Any = None
+
+    async def embed(self, texts: list[str]) -> Matrix:
+        self.last = await self.client.embed(texts)
+        vectors: Matrix = self.last.vectors
+        return vectors
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def embedmux_available() -> bool:
+    """Whether the client half can run (the client is developed alongside)."""
+    try:
+        import embedmux
+
+        embedmux.Client, embedmux.OpenAIProvider  # noqa: B018
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+def variants(include_embedmux: bool) -> dict[str, Callable[[str, int], Any]]:
+    """name -> factory(base_url, pool)."""
+    made: dict[str, Callable[[str, int], Any]] = {"raw httpx": RawHttpx, "raw aiohttp": RawAiohttp}
+    if include_embedmux:
+        made["embedmux httpx"] = lambda url, pool: Embedmux(url, "httpx", pool)
+        made["embedmux aiohttp"] = lambda url, pool: Embedmux(url, "aiohttp", pool)
+    return made
+
+
+# ---------------------------------------------------------------- sections
+
+
+async def server_capacity(base_url: str, n: int) -> float:
+    """Single-input requests/s the fake server answers (c64, no client-side JSON work)."""
+    parts = urlsplit(base_url)
+    body = body_for(["server capacity probe"])
+    head = (
+        f"POST {parts.path}/embeddings HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+        f"authorization: Bearer {KEY}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    load = RawHttpLoad(parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + body)
+    await load.run(n=min(n, 2000), concurrency=64)
+    return await load.run(n=n, concurrency=64)
+
+
+async def single_input(
+    base_url: str, makers: dict[str, Callable[[str, int], Any]], *, n: dict[int, int], rounds: int
+) -> list[LoadResult]:
+    """Each variant at concurrency 1 and 64; rounds interleave variants, the median is kept."""
+    results: list[LoadResult] = []
+    for concurrency, count in n.items():
+        runs: dict[str, list[LoadResult]] = {name: [] for name in makers}
+        for _ in range(rounds):
+            for name, make in makers.items():
+                client = make(base_url, concurrency)
+                try:
+                    texts = [[f"single input text {i}"] for i in range(count)]
+
+                    async def call(i: int, client: Any = client, texts: Any = texts) -> None:
+                        await client.embed(texts[i])
+
+                    await run_load(name, call, n=min(count, 200), concurrency=concurrency)
+                    runs[name].append(await run_load(name, call, n=count, concurrency=concurrency))
+                finally:
+                    await client.aclose()
+        results += [median_result(r) for r in runs.values()]
+    return results
+
+
+async def corpus(
+    base_url: str, makers: dict[str, Callable[[str, int], Any]], texts: list[str], *, rounds: int
+) -> dict[str, float]:
+    """Texts/s embedding the corpus: raw loops gather batches of 1,000 with <= 8 in flight."""
+    best: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            client = make(base_url, CORPUS_CONCURRENCY)
+            try:
+                start = time.perf_counter()
+                matrix = await embed_corpus(client, texts)
+                best[name].append(len(texts) / (time.perf_counter() - start))
+                assert matrix.shape == (len(texts), 1536), matrix.shape
+            finally:
+                await client.aclose()
+    return {name: sorted(v)[len(v) // 2] for name, v in best.items()}
+
+
+async def embed_corpus(client: Any, texts: list[str]) -> Matrix:
+    """embedmux batches itself; raw loops split into batches of 1,000, <= 8 concurrently."""
+    if isinstance(client, Embedmux):
+        return await client.embed(texts)
+    gate = asyncio.Semaphore(CORPUS_CONCURRENCY)
+
+    async def batch(start: int) -> Matrix:
+        async with gate:
+            matrix: Matrix = await client.embed(texts[start : start + CORPUS_BATCH])
+            return matrix
+
+    parts = await asyncio.gather(*(batch(s) for s in range(0, len(texts), CORPUS_BATCH)))
+    return np.concatenate(parts)
+
+
+async def tpm_run(
+    proc: FakeServerProcess, texts: list[str], *, tpm: int, client_tpm: int, retries: int
+) -> dict[str, Any]:
+    """One corpus run against server TPM ``tpm`` (1 s window) with the client's limiter at
+    ``client_tpm``."""
+    proc.reset(api_key=KEY, tpm=tpm, rate_window_s=TPM_WINDOW_S)
+    client = Embedmux(
+        proc.base_url,
+        "aiohttp",
+        CORPUS_CONCURRENCY,
+        rate_limit_tpm=client_tpm,
+        max_batch_size=TPM_BATCH,
+        max_retries=retries,
+    )
+    error = None
+    start = time.perf_counter()
+    try:
+        await client.embed(texts)
+    except Exception as e:  # reported, not raised: the table shows the failure
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        wall = time.perf_counter() - start
+        await client.aclose()
+    stats = proc.stats()
+    usage = client.last.usage if client.last is not None else None
+    return {
+        "client_tpm": client_tpm,
+        "wall_s": wall,
+        "error": error,
+        "server_429s": stats.rate_limited,
+        "server_tokens": stats.tokens,
+        "server_requests": stats.requests,
+        "client_rate_limited": getattr(usage, "rate_limited", None),
+        "client_retries": getattr(usage, "retries", None),
+        "client_throttle_wait_s": getattr(usage, "throttle_wait_seconds", None),
+        "client_prompt_tokens": getattr(usage, "prompt_tokens", None),
+    }
+
+
+async def tpm_section(proc: FakeServerProcess, texts: list[str], target_s: float) -> dict[str, Any]:
+    """Server TPM limit sized so T*60/L - W = target_s; client limiter at L and at 2L."""
+    total = sum(map(fake_token_count, texts))
+    tpm = math.ceil(total * 60 / (target_s + TPM_WINDOW_S))
+    t_min = total * 60 / tpm - TPM_WINDOW_S
+    runs = [
+        await tpm_run(proc, texts, tpm=tpm, client_tpm=tpm, retries=3),
+        await tpm_run(proc, texts, tpm=tpm, client_tpm=2 * tpm, retries=10),
+    ]
+    for run in runs:
+        run["ratio_to_min"] = run["wall_s"] / t_min
+    return {
+        "server_tokens_total": total,
+        "server_tpm": tpm,
+        "window_s": TPM_WINDOW_S,
+        "batch_size": TPM_BATCH,
+        "theoretical_min_s": t_min,
+        "runs": runs,
+    }
+
+
+def import_section(runs: int) -> list[dict[str, Any]]:
+    """Import costs in fresh interpreters."""
+    statements = [
+        "import httpx",
+        "import embedmux",
+        "from embedmux import Client, OpenAIProvider",
+    ]
+    return [time_import(s, runs=runs) for s in statements]
+
+
+# ---------------------------------------------------------------- report
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def summarise(single: list[LoadResult], corpus_rates: dict[str, float]) -> dict[str, Any]:
+    """The goal ratios."""
+    rps = {(r.name, r.concurrency): r.rps for r in single}
+    out: dict[str, Any] = {}
+    for c in (1, 64):
+        out[f"embedmux_httpx_vs_raw_httpx_c{c}"] = ratio(
+            rps.get(("embedmux httpx", c)), rps.get(("raw httpx", c))
+        )
+        out[f"embedmux_aiohttp_vs_raw_aiohttp_c{c}"] = ratio(
+            rps.get(("embedmux aiohttp", c)), rps.get(("raw aiohttp", c))
+        )
+    out["embedmux_aiohttp_c64_vs_raw_httpx_c64"] = ratio(
+        rps.get(("embedmux aiohttp", 64)), rps.get(("raw httpx", 64))
+    )
+    for name in ("embedmux httpx", "embedmux aiohttp"):
+        key = f"corpus_{name.replace(' ', '_')}_vs_raw_httpx"
+        out[key] = ratio(corpus_rates.get(name), corpus_rates.get("raw httpx"))
+    return out
+
+
+def print_report(payload: dict[str, Any]) -> None:
+    print(
+        f"\nfake server capacity (c64, minimal client): {payload['server_capacity_rps']:,.0f} req/s"
+    )
+    rows = [
+        [r.name, r.concurrency, r.requests, r.rps, r.p50_ms, r.p99_ms] for r in payload["single"]
+    ]
+    print("\nsingle-input calls\n" + table(["client", "c", "n", "req/s", "p50 ms", "p99 ms"], rows))
+    rows = [[name, rate] for name, rate in payload["corpus_texts_per_s"].items()]
+    print(
+        f"\ncorpus of {payload['corpus_size']} texts, batches of {CORPUS_BATCH}\n"
+        + table(["client", "texts/s"], rows)
+    )
+    if tpm := payload.get("tpm"):
+        print(
+            f"\nTPM {tpm['server_tpm']:,} over a {tpm['window_s']} s window,"
+            f" theoretical minimum {tpm['theoretical_min_s']:.2f} s"
+        )
+        rows = [
+            [
+                r["client_tpm"],
+                r["wall_s"],
+                r["ratio_to_min"],
+                r["server_429s"],
+                r["client_retries"],
+                r["error"] or "-",
+            ]
+            for r in tpm["runs"]
+        ]
+        print(table(["client tpm", "wall s", "x min", "429s", "retries", "error"], rows))
+    rows = [
+        [i["statement"], i["median_ms"], i["min_ms"], ",".join(i["heavy_modules_loaded"]) or "none"]
+        for i in payload["imports"]
+    ]
+    print(
+        "\nimport time (fresh interpreter)\n"
+        + table(["statement", "median ms", "min ms", "heavy"], rows)
+    )
+    print(
+        "\nratios\n"
+        + table(
+            ["ratio", "value"],
+            [[k, v if v is not None else "n/a"] for k, v in payload["ratios"].items()],
+        )
+    )
+
+
+async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
+    with_embedmux = embedmux_available()
+    makers = variants(with_embedmux)
+    rounds = 1 if quick else 3
+    n = {1: 300, 64: 2000} if quick else {1: 1500, 64: 8000}
+    capacity = await server_capacity(proc.base_url, 5000 if quick else 20000)
+    single = await single_input(proc.base_url, makers, n=n, rounds=rounds)
+    texts = make_corpus(2000 if quick else 10_000)
+    rates = await corpus(proc.base_url, makers, texts, rounds=rounds)
+    tpm = await tpm_section(proc, texts, 3.0 if quick else 10.0) if with_embedmux else None
+    return {
+        "quick": quick,
+        "environment": environment(),
+        "embedmux_measured": with_embedmux,
+        "server_capacity_rps": capacity,
+        "single": single,
+        "corpus_size": len(texts),
+        "corpus_texts_per_s": rates,
+        "tpm": tpm,
+        "ratios": summarise(single, rates),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests, one round")
+    args = parser.parse_args()
+    with spawn_fake_server(api_key=KEY) as proc:
+        payload = asyncio.run(run_all(proc, args.quick))
+    payload["imports"] = import_section(3 if args.quick else 9)
+    print_report(payload)
+    print(f"\nwrote {write_json('http', payload)}")
+
+
+if __name__ == "__main__":
+    main()
