@@ -532,6 +532,26 @@ async def test_aclose_then_reuse_reopens(db: Path) -> None:
     await cache.aclose()
 
 
+async def test_aclose_racing_with_lookups_keeps_the_cache_working(db: Path) -> None:
+    """Lookups started around an aclose all succeed and the cache stays enabled."""
+    cache = Cache(db, memory_entries=0)
+    await cache.put_many(NS, ["a"], vecs(1))
+    results = await asyncio.gather(
+        cache.get_many(NS, ["a"]),
+        cache.aclose(),
+        cache.get_many(NS, ["a"]),
+        cache.put_many(NS, ["b"], vecs(1)),
+        cache.aclose(),
+        cache.get_many(NS, ["a", "b"]),
+    )
+    assert list(results[0]) == [0]
+    assert list(results[2]) == [0]
+    assert 0 in results[5]
+    assert cache.enabled
+    assert sorted(await cache.get_many(NS, ["a", "b"])) == [0, 1]
+    await cache.aclose()
+
+
 # -- concurrency and crashes ---------------------------------------------------------
 
 

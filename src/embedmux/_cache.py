@@ -158,8 +158,7 @@ class Cache:
         self._lru: OrderedDict[_Key, tuple[FloatArray, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._touches: dict[_Key, float] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self._store: SqliteStore | None = None
+        self._worker: _Worker | None = None
         self._disabled = False
         self._hits = self._misses = 0
 
@@ -309,13 +308,12 @@ class Cache:
 
         The cache stays usable: the next call reopens it.
         """
-        pool, self._pool = self._pool, None
-        if pool is None:
+        worker, self._worker = self._worker, None
+        if worker is None:
             return
-        touches = self._take_touches()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(pool, self._close_in_worker, touches)
-        pool.shutdown(wait=False)
+        call = functools.partial(self._close_in_worker, worker, self._take_touches())
+        await asyncio.get_running_loop().run_in_executor(worker.pool, call)
+        worker.pool.shutdown(wait=False)
 
     # -- LRU front ----------------------------------------------------------------
 
@@ -323,16 +321,16 @@ class Cache:
         found: dict[bytes, FloatArray] = {}
         if not self._lru:
             return found
-        stale = self._clock() - ACCESS_RESOLUTION_SECONDS
+        now = self._clock()
         with self._lock:
             for key in keys:
                 entry = self._lru.get((namespace, key))
                 if entry is not None:
                     self._lru.move_to_end((namespace, key))
                     found[key] = entry[0]
-                    if entry[1] < stale and self._path is not None:
-                        self._touches[(namespace, key)] = stale + ACCESS_RESOLUTION_SECONDS
-                        self._lru[(namespace, key)] = (entry[0], stale + ACCESS_RESOLUTION_SECONDS)
+                    if entry[1] < now - ACCESS_RESOLUTION_SECONDS and self._path is not None:
+                        self._touches[(namespace, key)] = now
+                        self._lru[(namespace, key)] = (entry[0], now)
         return found
 
     def _admit(self, namespace: str, rows: Mapping[bytes, StoredRow]) -> dict[bytes, FloatArray]:
@@ -376,23 +374,25 @@ class Cache:
 
     async def _run(self, fn: Callable[..., _T], default: _T, *args: Any) -> _T:
         """Run ``fn(store, *args)`` on the worker thread; ``default`` if the file fails."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="embedmux-cache")
-        call = functools.partial(self._guarded, fn, default, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        if self._path is None:
+            return default
+        worker = self._worker
+        if worker is None:
+            worker = self._worker = _Worker(self._path)
+        call = functools.partial(self._guarded, worker, fn, default, *args)
+        return await asyncio.get_running_loop().run_in_executor(worker.pool, call)
 
-    def _guarded(self, fn: Callable[..., _T], default: _T, *args: Any) -> _T:
-        if self._disabled or self._path is None:
+    def _guarded(self, worker: _Worker, fn: Callable[..., _T], default: _T, *args: Any) -> _T:
+        if self._disabled:
             return default
         try:
-            if self._store is None:
-                self._store = SqliteStore.open(self._path)
-            return fn(self._store, *args)
+            return fn(worker.open(), *args)
         except (sqlite3.Error, OSError) as exc:
             if is_busy(exc):
                 logger.warning("cache %s is busy; skipped %s: %s", self._path, fn.__name__, exc)
             else:
                 self._disable(exc)
+                worker.close()
             return default
 
     def _disable(self, exc: BaseException) -> None:
@@ -405,16 +405,32 @@ class Cache:
         )
         with self._lock:
             self._lru.clear()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
-    def _close_in_worker(self, touches: list[tuple[float, str, bytes]]) -> None:
+    def _close_in_worker(self, worker: _Worker, touches: list[tuple[float, str, bytes]]) -> None:
         if touches:
-            self._guarded(SqliteStore.touch, None, touches)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+            self._guarded(worker, SqliteStore.touch, None, touches)
+        worker.close()
+
+
+class _Worker:
+    """One thread and the one connection it owns (opened there, used only there)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="embedmux-cache")
+        self.store: SqliteStore | None = None
+
+    def open(self) -> SqliteStore:
+        """The connection, opened on first use (on the worker thread)."""
+        if self.store is None:
+            self.store = SqliteStore.open(self.path)
+        return self.store
+
+    def close(self) -> None:
+        """Close the connection if open (on the worker thread)."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 def _check_limit(name: str, value: float | None, *, allow_zero: bool = False) -> None:
