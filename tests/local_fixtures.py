@@ -1,6 +1,6 @@
-"""Shared fixtures of the local-provider tests: the real model, its reference vectors, one ONNX export.
+"""Shared fixtures of the local-provider tests: the real model, reference vectors, an ONNX export.
 
-Import the fixtures you use into a test module (``from tests.local_fixtures import ...``);
+Bind the fixtures a test module uses at its top (``model_path = local_fixtures.model_path``);
 ``tests/conftest.py`` is shared with the rest of the suite and stays untouched.
 Costly things (the sentence-transformers model, the ONNX export and its int8
 variant) are session-scoped so the whole local suite pays for them once.

@@ -14,7 +14,9 @@ from embedmux._local.cache import (
     load_metadata,
     save_metadata,
 )
-from tests.local_fixtures import _local_env  # noqa: F401 - autouse fixture
+from tests import local_fixtures
+
+_local_env = local_fixtures._local_env
 
 
 def _model(tmp_path: Path) -> Path:

@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from embedmux._local.loader import ModelLoader
-from tests.local_fixtures import _local_env  # noqa: F401 - autouse fixture
+from tests import local_fixtures
+
+_local_env = local_fixtures._local_env
 
 
 class Gate:

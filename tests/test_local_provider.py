@@ -17,17 +17,13 @@ from embedmux._exceptions import ConfigError, InputError, ProviderUnavailableErr
 from embedmux._local.backends import load_encoder
 from embedmux._local.backends.base import Encoder, LoadSpec
 from embedmux.providers.local import LocalProvider
-from tests.local_fixtures import (  # noqa: F401 - fixtures
-    CORPUS,
-    GOLDEN_BATCH,
-    OVER_LIMIT,
-    SHORT,
-    _local_env,
-    cosines,
-    model_path,
-    reference_model,
-    reference_vectors,
-)
+from tests import local_fixtures
+from tests.local_fixtures import CORPUS, GOLDEN_BATCH, OVER_LIMIT, SHORT, cosines
+
+_local_env = local_fixtures._local_env
+model_path = local_fixtures.model_path
+reference_model = local_fixtures.reference_model
+reference_vectors = local_fixtures.reference_vectors
 
 
 TORCH_STRATEGIES = ["lazy", "background", "progressive"]

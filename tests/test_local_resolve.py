@@ -9,7 +9,10 @@ import pytest
 from embedmux._exceptions import ConfigError
 from embedmux._local import _defaults as D
 from embedmux._local.resolve import looks_like_path, model_id_for, resolve_model
-from tests.local_fixtures import _local_env, model_path  # noqa: F401 - fixtures
+from tests import local_fixtures
+
+_local_env = local_fixtures._local_env
+model_path = local_fixtures.model_path
 
 
 def test_default_model_comes_from_bundled_package(model_path: Path) -> None:

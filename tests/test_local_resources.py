@@ -14,7 +14,9 @@ from embedmux._local.resources import (
     choose_onnx_device,
     detect_resources,
 )
-from tests.local_fixtures import _local_env  # noqa: F401 - autouse fixture
+from tests import local_fixtures
+
+_local_env = local_fixtures._local_env
 
 CPU_ONLY = Resources(4, 8 * 1024**3, 4 * 1024**3, False, (), False, ("CPUExecutionProvider",))
 
