@@ -76,10 +76,15 @@ def decode_response(payload: bytes) -> Matrix:
 class RawHttpx:
     """A plain httpx.AsyncClient loop."""
 
-    def __init__(self, base_url: str, pool: int) -> None:
+    def __init__(self, base_url: str, pool: int, *, over_aiohttp: bool = False) -> None:
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        transport = None
+        if over_aiohttp:  # httpx's API over aiohttp's pool, as embedmux's aiohttp transport
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits)
         self.client = httpx.AsyncClient(
-            base_url=base_url, headers=HEADERS, limits=limits, timeout=60
+            base_url=base_url, headers=HEADERS, limits=limits, timeout=60, transport=transport
         )
 
     async def embed(self, texts: list[str]) -> Matrix:
@@ -152,7 +157,12 @@ def embedmux_available() -> bool:
 
 def variants(include_embedmux: bool) -> dict[str, Callable[[str, int], Any]]:
     """name -> factory(base_url, pool)."""
-    made: dict[str, Callable[[str, int], Any]] = {"raw httpx": RawHttpx, "raw aiohttp": RawAiohttp}
+    made: dict[str, Callable[[str, int], Any]] = {
+        "raw httpx": RawHttpx,
+        "raw aiohttp": RawAiohttp,
+        # context: the cost of httpx's client layer over aiohttp, without embedmux
+        "raw httpx-over-aiohttp": lambda url, pool: RawHttpx(url, pool, over_aiohttp=True),
+    }
     if include_embedmux:
         made["embedmux httpx"] = lambda url, pool: Embedmux(url, "httpx", pool)
         made["embedmux aiohttp"] = lambda url, pool: Embedmux(url, "aiohttp", pool)
