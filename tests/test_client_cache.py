@@ -75,7 +75,7 @@ async def test_two_models_never_share_entries(fake_server: FakeEmbeddingServer) 
 async def test_unknown_dimensions_are_learned_before_lookup(
     fake_server: FakeEmbeddingServer, tmp_path: Path
 ) -> None:
-    """A provider that learns its dimensions from the server resumes from the cache after one probe."""
+    """A provider learning its dimensions from the server resumes from the cache after a probe."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
     texts = [f"t{i}" for i in range(20)]
     async with _client(fake_server, url, dimensions=None) as client:

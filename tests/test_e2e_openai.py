@@ -53,7 +53,7 @@ async def test_corpus_complete_and_in_order_despite_503s(
 async def test_server_tpm_limit_finishes_without_error(
     fake_server: FakeEmbeddingServer, transport: str
 ) -> None:
-    """Against a server TPM limit and no client limiter, 429s are absorbed and the call completes."""
+    """Against a server TPM limit and no client limiter, 429s are absorbed; the call completes."""
     fake_server.configure(tpm=60 * 400, rate_window_s=0.25)  # 100 tokens per 0.25 s window
     texts = [f"text {i} " * 5 for i in range(60)]
     async with embedmux.Client(
@@ -90,7 +90,7 @@ async def test_client_limiter_below_server_limit_sees_no_429(
 async def test_misbehaving_answer_is_retried_never_returned(
     fake_server: FakeEmbeddingServer, kind: Any
 ) -> None:
-    """A short, wrong-length, NaN, broken or dropped answer is retried; the caller gets true vectors."""
+    """A short, wrong-length, NaN, broken or dropped answer is retried, never returned."""
     fake_server.misbehave_next(kind, 1)
     texts = ["alpha", "beta", "gamma"]
     async with embedmux.Client(_provider(fake_server, "aiohttp")) as client:

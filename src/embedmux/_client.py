@@ -113,12 +113,14 @@ class Client:
     def stats(self) -> ClientStats:
         """Per-provider totals since the client opened (requests, tokens, latency, errors...)."""
         snapshot = self._stats.snapshot()
-        for name, breaker in self._chain.breakers.items():  # half-open comes with time, no event
-            if name in snapshot.providers:
-                snapshot.providers[name] = replace(
-                    snapshot.providers[name], circuit_state=breaker.state
-                )
-        return snapshot
+        # half-open comes with time, not with an event: read the breakers now
+        providers = {
+            name: replace(p, circuit_state=self._chain.breakers[name].state)
+            if name in self._chain.breakers
+            else p
+            for name, p in snapshot.providers.items()
+        }
+        return replace(snapshot, providers=providers)
 
     async def _embed_unique(self, texts: list[str], input_type: InputType) -> EmbeddingResult:
         causes: dict[str, BaseException] = {}
