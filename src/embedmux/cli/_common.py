@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from embedmux._types import Provider
-    from embedmux.cli._cfg import ResolvedConfig
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -154,22 +153,8 @@ def load_setup(
         return [default_local_provider(offline=offline)], None, "the default local model"
     from embedmux.cli._cfg import resolve
 
-    resolved = resolve(path, offline=offline)
-    providers = pick_providers(resolved, provider)
-    return providers, resolved.cache, f"config {path}"
-
-
-def pick_providers(resolved: ResolvedConfig, name: str | None) -> list[Provider]:
-    """The chain of ``resolved``, or the one provider called ``name``."""
-    if name is None:
-        if not resolved.providers:
-            raise CliError("the config has no usable provider (offline keeps only local ones)")
-        return list(resolved.providers)
-    for p in resolved.all_providers:
-        if p.name == name:
-            return [p]
-    known = ", ".join(p.name for p in resolved.all_providers) or "none"
-    raise CliError(f"--provider {name!r} is not in the config (providers: {known})")
+    resolved = resolve(path, provider=provider)
+    return resolved.providers, resolved.cache, f"config {path}"
 
 
 # ---------------------------------------------------------------- statistics

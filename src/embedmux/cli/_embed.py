@@ -58,22 +58,40 @@ def register(commands: Any) -> None:
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write here; .npy writes a float32 array, else JSONL"
     )
-    p.add_argument("--config", metavar="FILE", help="config file (default: $EMBEDMUX_CONFIG, ./embedmux.toml)")
+    p.add_argument(
+        "--config", metavar="FILE", help="config file (default: $EMBEDMUX_CONFIG, ./embedmux.toml)"
+    )
     p.add_argument("--provider", metavar="NAME", help="use only this provider of the config")
     p.add_argument("--offline", action="store_true", help="no network: local providers only")
-    p.add_argument("--cache", metavar="URL", help="cache URL (overrides the config's), e.g. sqlite:///v.db")
+    p.add_argument(
+        "--cache", metavar="URL", help="cache URL (overrides the config's), e.g. sqlite:///v.db"
+    )
     p.add_argument(
         "--input-type", choices=("document", "query"), default="document", help="default: document"
     )
     p.add_argument(
-        "--chunk", type=_positive, default=DEFAULT_CHUNK, metavar="N",
+        "--chunk",
+        type=_positive,
+        default=DEFAULT_CHUNK,
+        metavar="N",
         help=f"texts per client call (progress and resume granularity; default {DEFAULT_CHUNK})",
-    )  # fmt: skip
+    )
     bar = p.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_const", const=True, default=None,
-                     help="always draw a progress bar (on stderr)")  # fmt: skip
-    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
-                     help="never draw a progress bar")  # fmt: skip
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_const",
+        const=True,
+        default=None,
+        help="always draw a progress bar (on stderr)",
+    )
+    bar.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        help="never draw a progress bar",
+    )
 
 
 def _positive(text: str) -> int:
@@ -175,7 +193,9 @@ def _client(providers: list[Provider], cache: str | None) -> Any:
     if cache and "cache" in inspect.signature(Client).parameters:
         return Client(providers, cache=cache)  # type: ignore[call-arg, unused-ignore]
     if cache:
-        print("embedmux: warning: this Client has no cache support; --cache ignored", file=sys.stderr)
+        print(
+            "embedmux: warning: this Client has no cache support; --cache ignored", file=sys.stderr
+        )
     return Client(providers)
 
 

@@ -22,9 +22,16 @@ from embedmux.cli._common import (
 STRATEGIES = ("lazy", "background", "progressive", "quantized", "onnx")
 # Figures of a run summarised into mean/median/stdev/min/max.
 METRICS = (
-    "total_s", "import_s", "init_s", "first_encode_s", "memory_mb",
-    "construct_s", "process_s", "peak_memory_mb", "quantization_cosine_min",
-)  # fmt: skip
+    "total_s",
+    "import_s",
+    "init_s",
+    "first_encode_s",
+    "memory_mb",
+    "construct_s",
+    "process_s",
+    "peak_memory_mb",
+    "quantization_cosine_min",
+)
 CHILD_TIMEOUT_S = 600.0
 
 _EPILOG = """\
@@ -54,8 +61,12 @@ def register(commands: Any) -> None:
         run=run,
     )
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="model name or folder")
-    p.add_argument("--strategy", default="onnx", choices=(*STRATEGIES, "all"),
-                   help="loading strategy, or all five (default: onnx)")  # fmt: skip
+    p.add_argument(
+        "--strategy",
+        default="onnx",
+        choices=(*STRATEGIES, "all"),
+        help="loading strategy, or all five (default: onnx)",
+    )
     p.add_argument("--runs", type=int, default=5, help="fresh processes per strategy and mode")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--cold", action="store_true", help="cold runs only")
@@ -63,17 +74,23 @@ def register(commands: Any) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="cache folder for warm runs")
     p.add_argument("--output", metavar="FILE", help="write the JSON report here")
     p.add_argument("--baseline", metavar="FILE", help="compare with an earlier JSON report")
-    p.add_argument("--threshold", type=float, default=0.20,
-                   help="regression threshold, fraction (default 0.20 = 20%%)")  # fmt: skip
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.20,
+        help="regression threshold, fraction (default 0.20 = 20%%)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="draw the stage breakdown (matplotlib)")
     t = p.add_argument_group("targets")
     t.add_argument("--target-total", type=float, default=5.0, metavar="S", help="default 5 s")
     t.add_argument("--target-import", type=float, default=1.0, metavar="S", help="default 1 s")
     t.add_argument("--target-init", type=float, default=3.0, metavar="S", help="default 3 s")
-    t.add_argument("--target-first-encode-ms", type=float, default=200.0, metavar="MS",
-                   help="default 200 ms")  # fmt: skip
-    t.add_argument("--target-memory-mb", type=float, default=500.0, metavar="MB",
-                   help="default 500 MB")  # fmt: skip
+    t.add_argument(
+        "--target-first-encode-ms", type=float, default=200.0, metavar="MS", help="default 200 ms"
+    )
+    t.add_argument(
+        "--target-memory-mb", type=float, default=500.0, metavar="MB", help="default 500 MB"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,8 +194,12 @@ def _child(model: str, strategy: str, cache_dir: str | None) -> dict[str, Any]:
     try:
         done = subprocess.run(
             [*cmd, "--strategy", strategy],
-            capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=CHILD_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {CHILD_TIMEOUT_S:.0f} s"}
     elapsed = time.perf_counter() - started
@@ -243,22 +264,30 @@ def _print_report(report: dict[str, Any]) -> None:
     from embedmux.cli._report import STAGES
 
     env = report["environment"]
-    print(f"\nmodel {report['model']}, {report['runs']} runs each,"
-          f" {env['cpu_count']} CPUs, Python {env['python']}")  # fmt: skip
+    print(
+        f"\nmodel {report['model']}, {report['runs']} runs each,"
+        f" {env['cpu_count']} CPUs, Python {env['python']}"
+    )
     for r in report["results"]:
-        print(f"\n== {r['strategy']} ({r['mode']}) backend={r['backend']}"
-              f"  ok {r['ok_runs']}, failed {r['failed_runs']}")  # fmt: skip
+        print(
+            f"\n== {r['strategy']} ({r['mode']}) backend={r['backend']}"
+            f"  ok {r['ok_runs']}, failed {r['failed_runs']}"
+        )
         for error in r["errors"]:
             print(f"   error: {error}")
         if not r["ok_runs"]:
             continue
-        print(f"   {'stage':<13}{'mean':>10}{'median':>10}{'stdev':>10}{'min':>10}{'max':>10}"
-              f"{'target':>10}  ")  # fmt: skip
+        print(
+            f"   {'stage':<13}{'mean':>10}{'median':>10}{'stdev':>10}{'min':>10}{'max':>10}"
+            f"{'target':>10}  "
+        )
         for stage, label in STAGES:
             s = r["stats"].get(stage)
             if not s:
                 continue
-            cells = "".join(f"{_fmt(stage, s[k]):>10}" for k in ("mean", "median", "stdev", "min", "max"))
+            cells = "".join(
+                f"{_fmt(stage, s[k]):>10}" for k in ("mean", "median", "stdev", "min", "max")
+            )
             target = report["targets"][stage]
             mark = "ok" if r["targets_met"].get(stage) else "OVER"
             print(f"   {label:<13}{cells}{_fmt(stage, target):>10}  {mark}")
@@ -277,13 +306,16 @@ def _print_comparison(report: dict[str, Any], baseline: dict[str, Any], threshol
         print("  no strategy/mode in common with the baseline")
     for d in deltas:
         flag = "REGRESSION" if d.regression else "ok"
-        print(f"  {d.strategy:<12}{d.mode:<5} {labels[d.stage]:<13}"
-              f"{_fmt(d.stage, d.current):>10} vs {_fmt(d.stage, d.baseline):>10}"
-              f"  {d.change:+7.1%}  {flag}")  # fmt: skip
+        print(
+            f"  {d.strategy:<12}{d.mode:<5} {labels[d.stage]:<13}"
+            f"{_fmt(d.stage, d.current):>10} vs {_fmt(d.stage, d.baseline):>10}"
+            f"  {d.change:+7.1%}  {flag}"
+        )
     regressed = [d for d in deltas if d.regression]
     if regressed:
-        print(f"embedmux: {len(regressed)} stage(s) regressed beyond {threshold:.0%}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"embedmux: {len(regressed)} stage(s) regressed beyond {threshold:.0%}", file=sys.stderr
+        )
     return bool(regressed)
 
 
@@ -298,17 +330,20 @@ def _require_matplotlib() -> None:
 
 
 def _plot(report: dict[str, Any], path: str) -> None:
-    import matplotlib
+    import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
 
     rows = [r for r in report["results"] if r["ok_runs"]]
     names = [f"{r['strategy']}\n{r['mode']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.2), 4.5))
     bottom = [0.0] * len(rows)
-    for stage, label in (("import_s", "import"), ("init_s", "model init"),
-                         ("first_encode_s", "first encode")):  # fmt: skip
+    for stage, label in (
+        ("import_s", "import"),
+        ("init_s", "model init"),
+        ("first_encode_s", "first encode"),
+    ):
         heights = [r["stats"][stage]["median"] for r in rows]
         ax.bar(names, heights, bottom=bottom, label=label)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from embedmux._types import Usage
@@ -66,7 +66,8 @@ class RichProgress:
         self._done = 0
         self._started = time.perf_counter()
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total, rate=0.0, **self._totals)
+        fields: dict[str, Any] = {"rate": 0.0, **self._totals}
+        self._task = self._bar.add_task(description, total=total, **fields)
 
     def advance(self, texts: int, usage: Usage) -> None:
         """Move the bar and refresh the counters."""
@@ -75,7 +76,8 @@ class RichProgress:
         self._totals["retries"] += usage.retries
         self._totals["cached"] += usage.cached
         rate = self._done / max(time.perf_counter() - self._started, 1e-9)
-        self._bar.update(self._task, advance=texts, rate=rate, **self._totals)
+        fields: dict[str, Any] = {"rate": rate, **self._totals}
+        self._bar.update(self._task, advance=texts, **fields)
 
     def close(self) -> None:
         """Stop redrawing."""
@@ -92,7 +94,7 @@ def make_progress(choice: bool | None, total: int, description: str) -> Progress
         return RichProgress(total, description)
     except ImportError:
         if choice:
-            print("embedmux: warning: no progress bar: pip install 'embedmux[cli]'", file=sys.stderr)
+            print(
+                "embedmux: warning: no progress bar: pip install 'embedmux[cli]'", file=sys.stderr
+            )
         return NoProgress()
-
-

@@ -201,7 +201,11 @@ def _handle_tips(ok: list[dict[str, Any]]) -> list[str]:
             return [
                 f"{r['strategy']} returns a provider in {handle * 1000:.0f} ms and loads"
                 " meanwhile: use it when the program has other start-up work to overlap"
-                + (" (progressive also answers dimensions at once)" if r["strategy"] == "progressive" else "")
+                + (
+                    " (progressive also answers dimensions at once)"
+                    if r["strategy"] == "progressive"
+                    else ""
+                )
             ]
     return []
 
