@@ -114,7 +114,17 @@ def run(args: argparse.Namespace) -> int:
 
 def make_texts(n: int) -> list[str]:
     """``n`` distinct texts of varied length (deterministic)."""
-    words = "embedding vector search retrieval model token batch cache latency".split()
+    words = [
+        "embedding",
+        "vector",
+        "search",
+        "retrieval",
+        "model",
+        "token",
+        "batch",
+        "cache",
+        "latency",
+    ]
     return [f"text {i}: " + " ".join(words[: 3 + i % 7] * (1 + i % 4)) for i in range(n)]
 
 
