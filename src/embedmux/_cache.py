@@ -74,6 +74,9 @@ ENV_CACHE_DIR = "EMBEDMUX_CACHE_DIR"
 DEFAULT_MEMORY_ENTRIES = 10_000
 # Another process's write transaction is waited for this long before an operation is skipped.
 BUSY_TIMEOUT_SECONDS = 30.0
+# Busy errors that SQLite raises without waiting are retried this often, backing off.
+BUSY_RETRIES = 3
+BUSY_RETRY_SECONDS = 0.05
 SCHEMA_VERSION = 1
 # Pages of a new file: large enough to hold several 1536-dim vectors without overflow
 # pages (4 KiB pages store a 6 KiB vector in two pages, wasting a quarter of the file).
@@ -383,17 +386,23 @@ class Cache:
         return await asyncio.get_running_loop().run_in_executor(worker.pool, call)
 
     def _guarded(self, worker: _Worker, fn: Callable[..., _T], default: _T, *args: Any) -> _T:
-        if self._disabled:
-            return default
-        try:
-            return fn(worker.open(), *args)
-        except (sqlite3.Error, OSError) as exc:
-            if is_busy(exc):
-                logger.warning("cache %s is busy; skipped %s: %s", self._path, fn.__name__, exc)
-            else:
-                self._disable(exc)
-                worker.close()
-            return default
+        for attempt in range(BUSY_RETRIES + 1):
+            if self._disabled:
+                return default
+            try:
+                return fn(worker.open(), *args)
+            except (sqlite3.Error, OSError) as exc:
+                if not is_busy(exc):
+                    self._disable(exc)
+                    worker.close()
+                    return default
+                if attempt == BUSY_RETRIES:
+                    logger.warning("cache %s is busy; skipped %s: %s", self._path, fn.__name__, exc)
+                    return default
+                # SQLite reports some lock conflicts (WAL recovery, a checkpoint on another
+                # process's close) at once, without its busy timeout: try again shortly.
+                time.sleep(BUSY_RETRY_SECONDS * 2**attempt)
+        return default  # pragma: no cover - the loop always returns
 
     def _disable(self, exc: BaseException) -> None:
         self._disabled = True
