@@ -40,10 +40,10 @@ def test_start_then_ready() -> None:
     gate = Gate()
     loader = ModelLoader(gate, name="t")
     loader.start()
-    assert loader.status == "loading"
+    before = loader.status
     gate.release.set()
     assert loader.wait(10)
-    assert loader.status == "ready"
+    assert (before, loader.status) == ("loading", "ready")
     assert loader.result() == "model"
     assert loader.load_time is not None
     assert loader.load_time >= 0

@@ -118,11 +118,9 @@ async def test_state_machine_reaches_ready(strategy: str) -> None:
     """Each torch strategy goes to ready with a load time and no error; lazy waits for a call."""
     provider = LocalProvider(loading=strategy)  # type: ignore[arg-type]
     expected_start = "not_loaded" if strategy == "lazy" else "loading"
-    assert provider.status == expected_start
-    assert provider.load_time is None
+    assert (provider.status, provider.load_time) == (expected_start, None)
     assert await provider.wait_ready(300)
-    assert provider.status == "ready"
-    assert provider.load_time is not None
+    assert (provider.status, provider.load_time is not None) == ("ready", True)
     assert provider.load_error is None
     assert provider.info is not None
     assert provider.info.backend == "sentence-transformers"
