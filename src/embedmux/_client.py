@@ -24,7 +24,12 @@ from embedmux import _emit
 from embedmux._cache import Cache, namespace_for
 from embedmux._chain import Chain
 from embedmux._events import CacheEvent, CircuitEvent, FallbackEvent, Hooks
-from embedmux._exceptions import AllProvidersFailedError, InputError, ProviderError
+from embedmux._exceptions import (
+    AllProvidersFailedError,
+    InputError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 from embedmux._pricing import PriceTable, estimate_cost
 from embedmux._stats import ClientStats, StatsRecorder
 from embedmux._types import INPUT_TYPES, EmbeddingResult, InputType, Provider, Usage
@@ -127,7 +132,7 @@ class Client:
         for provider in self._chain:
             breaker = self._chain.breaker(provider)
             if not breaker.allows():
-                causes[provider.name] = ProviderError(
+                causes[provider.name] = ProviderUnavailableError(
                     f"{provider.name}: circuit open after repeated failures", provider=provider.name
                 )
                 continue
