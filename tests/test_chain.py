@@ -246,7 +246,7 @@ async def test_open_breaker_cause_is_reported(first: FakeEmbeddingServer) -> Non
             await client.embed(["a"])
         with pytest.raises(embedmux.AllProvidersFailedError, match="circuit open") as info:
             await client.embed(["b"])
-    assert isinstance(info.value.causes["openai"], embedmux.ProviderError)
+    assert isinstance(info.value.causes["openai"], embedmux.ProviderUnavailableError)
     assert first.stats.requests == 1
 
 
