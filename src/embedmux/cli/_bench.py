@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from embedmux.cli._common import EXIT_OK, command_parser
@@ -67,15 +65,15 @@ def register(commands: Any) -> None:
     f.add_argument("--fake-fail-rate", type=float, default=0.0, metavar="P")
 
 
-@dataclass
 class Figures:
-    """What one benchmarked loop measured."""
+    """What one benchmarked loop measured (a plain class: no dataclasses import at --help)."""
 
-    seconds: float = 0.0
-    texts: int = 0
-    latencies: list[float] = field(default_factory=list)
-    retries: int = 0
-    rate_limited: int = 0
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.texts = 0
+        self.latencies: list[float] = []
+        self.retries = 0
+        self.rate_limited = 0
 
     def summary(self) -> dict[str, Any]:
         """texts/s and latency percentiles (ms)."""
@@ -103,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1", 2)
     texts = make_texts(args.texts)
+    import asyncio  # here, not at module level: `embedmux --help` must not pay for it
+
     use_fake = args.fake or resolve_config_path(args.config) is None
-    result = _bench_fake(args, texts) if use_fake else _bench_config(args, texts)
+    bench = _bench_fake if use_fake else _bench_config
+    result = asyncio.run(bench(args, texts))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -128,7 +129,7 @@ def make_texts(n: int) -> list[str]:
     return [f"text {i}: " + " ".join(words[: 3 + i % 7] * (1 + i % 4)) for i in range(n)]
 
 
-def _bench_fake(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
+async def _bench_fake(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
     from embedmux.providers.compatible import OpenAICompatibleProvider
     from embedmux.testing.fake_server import FakeEmbeddingServer
 
@@ -144,7 +145,7 @@ def _bench_fake(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
         provider = OpenAICompatibleProvider(
             FAKE_MODEL, base_url=server.base_url, api_key=FAKE_KEY, name="fake"
         )
-        result = asyncio.run(_measure(args, provider, texts, raw=not args.no_raw))
+        result = await _measure(args, provider, texts, raw=not args.no_raw)
         stats = server.stats
     result["target"] = f"built-in fake server at {server.base_url}"
     result["server"] = {
@@ -155,13 +156,13 @@ def _bench_fake(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
     return result
 
 
-def _bench_config(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
+async def _bench_config(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
     from embedmux.cli._common import load_setup
 
     providers, _, origin = load_setup(args.config, provider=args.provider, offline=False)
     provider = providers[0]
     is_http = hasattr(provider, "_endpoint")
-    result = asyncio.run(_measure(args, provider, texts, raw=is_http and not args.no_raw))
+    result = await _measure(args, provider, texts, raw=is_http and not args.no_raw)
     result["target"] = f"provider {provider.name} ({type(provider).__name__}) from {origin}"
     return result
 
@@ -194,6 +195,8 @@ async def _loop(
     concurrency: int,
     call: Callable[[Sequence[str]], Awaitable[tuple[int, int]]],
 ) -> Figures:
+    import asyncio
+
     figures = Figures()
     gate = asyncio.Semaphore(concurrency)
 
@@ -214,6 +217,7 @@ async def _loop(
 
 async def _raw_loop(provider: Any, chunks: list[list[str]], concurrency: int) -> Figures:
     """The floor: the same batches through a bare httpx client, vectors base64-decoded."""
+    import asyncio
     import base64
 
     import httpx

@@ -10,7 +10,6 @@ import argparse
 import importlib.util
 import math
 import os
-import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,6 +161,8 @@ def load_setup(
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
     """mean, median, stdev (0 for one value), min and max of ``values``."""
+    import statistics
+
     if not values:
         return {}
     return {
