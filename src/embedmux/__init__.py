@@ -50,10 +50,13 @@ _EXPORTS: dict[str, str] = {
     "ResponseEvent": "embedmux._events",
     "RetryEvent": "embedmux._events",
     "ServerError": "embedmux._exceptions",
+    "StatsRecorder": "embedmux._stats",
     "SyncClient": "embedmux._sync",
     "TimeoutError": "embedmux._exceptions",
     "TransportError": "embedmux._exceptions",
     "Usage": "embedmux._types",
+    "estimate_cost": "embedmux._pricing",
+    "namespace_for": "embedmux._cache",
 }
 
 __all__ = [
@@ -93,17 +96,21 @@ __all__ = [
     "ResponseEvent",
     "RetryEvent",
     "ServerError",
+    "StatsRecorder",
     "SyncClient",
     "TimeoutError",
     "TransportError",
     "Usage",
     "__version__",
+    "estimate_cost",
+    "namespace_for",
 ]
 
 if TYPE_CHECKING:
     from embedmux._cache import (
         Cache,
         CacheStats,
+        namespace_for,
     )
     from embedmux._client import (
         Client,
@@ -139,10 +146,12 @@ if TYPE_CHECKING:
     )
     from embedmux._pricing import (
         PriceTable,
+        estimate_cost,
     )
     from embedmux._stats import (
         ClientStats,
         ProviderStats,
+        StatsRecorder,
     )
     from embedmux._sync import (
         SyncClient,
