@@ -7,6 +7,7 @@ is imported inside the function that needs it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
@@ -146,6 +147,10 @@ def load_setup(
 ) -> tuple[list[Provider], str | None, str]:
     """Providers (chain order), cache URL and a description of where they came from."""
     path = resolve_config_path(config)
+    # numpy first, on this thread: a local provider's loader thread imports it too, and two
+    # threads importing numpy at once can fail ("partially initialized module").
+    import numpy  # noqa: F401
+
     if path is None:
         if provider not in (None, "local"):
             raise CliError(f"--provider {provider!r}: no config file; only 'local' is available")
@@ -154,6 +159,21 @@ def load_setup(
 
     resolved = resolve(path, provider=provider)
     return resolved.providers, resolved.cache, f"config {path}"
+
+
+async def settle(providers: Sequence[Provider]) -> None:
+    """Wait for local models still loading in a background thread, then close every provider.
+
+    A process that exits while onnxruntime or torch initialise in a loader thread
+    can abort in C++ ("terminate called without an active exception"); this
+    happens when a run never needed the model (every text came from the cache).
+    """
+    for provider in providers:
+        if getattr(provider, "status", None) == "loading":
+            # the load error, if any, is not ours to report: we are closing anyway
+            with contextlib.suppress(Exception):
+                await provider.wait_ready()  # type: ignore[attr-defined]
+        await provider.aclose()
 
 
 # ---------------------------------------------------------------- statistics

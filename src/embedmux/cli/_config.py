@@ -152,11 +152,9 @@ def _export_present(spec: Any, folder: Path, *, quantized: bool) -> bool:
 def _close(providers: list[Provider]) -> None:
     import asyncio
 
-    async def close_all() -> None:
-        for p in providers:
-            await p.aclose()
+    from embedmux.cli._common import settle
 
-    asyncio.run(close_all())
+    asyncio.run(settle(providers))
 
 
 def _print_preflight(checks: list[dict[str, Any]]) -> None:

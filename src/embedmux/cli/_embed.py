@@ -168,6 +168,7 @@ def read_jsonl(stream: TextIO, field: str, origin: str) -> list[str]:
 async def _embed_all(
     args: argparse.Namespace, texts: list[str], providers: list[Provider], cache: str | None
 ) -> None:
+    from embedmux.cli._common import settle
     from embedmux.cli._progress import make_progress
 
     client = _client(providers, cache)
@@ -183,6 +184,7 @@ async def _embed_all(
     finally:
         bar.close()
         writer.close()
+        await settle(providers)
 
 
 def _client(providers: list[Provider], cache: str | None) -> Any:
