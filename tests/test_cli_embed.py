@@ -120,6 +120,9 @@ def test_config_provider_and_cache_resume(tmp_path: Path) -> None:
     again = run_cli("embed", "one more", cwd=tmp_path)  # ./embedmux.toml is found
     assert again.returncode == 0, again.stderr
     assert db.is_file()
+    resumed = run_cli("embed", "--config", str(config), "cached text")  # all from the cache
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout == first.stdout
     unknown = run_cli("embed", "--config", str(config), "--provider", "nope", "x")
     assert unknown.returncode == 1
     assert "'nope'" in unknown.stderr

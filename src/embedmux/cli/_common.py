@@ -162,7 +162,7 @@ def load_setup(
 
 
 async def settle(providers: Sequence[Provider]) -> None:
-    """Wait for local models still loading in a background thread, then close every provider.
+    """Wait for local models still loading in a background thread (call before closing them).
 
     A process that exits while onnxruntime or torch initialise in a loader thread
     can abort in C++ ("terminate called without an active exception"); this
@@ -173,7 +173,6 @@ async def settle(providers: Sequence[Provider]) -> None:
             # the load error, if any, is not ours to report: we are closing anyway
             with contextlib.suppress(Exception):
                 await provider.wait_ready()  # type: ignore[attr-defined]
-        await provider.aclose()
 
 
 # ---------------------------------------------------------------- statistics

@@ -154,7 +154,12 @@ def _close(providers: list[Provider]) -> None:
 
     from embedmux.cli._common import settle
 
-    asyncio.run(settle(providers))
+    async def close_all() -> None:
+        await settle(providers)
+        for provider in providers:
+            await provider.aclose()
+
+    asyncio.run(close_all())
 
 
 def _print_preflight(checks: list[dict[str, Any]]) -> None:

@@ -176,15 +176,17 @@ async def _embed_all(
     bar = make_progress(args.progress, len(texts), "embedding")
     try:
         async with client:
-            for start in range(0, len(texts), args.chunk):
-                chunk = texts[start : start + args.chunk]
-                result = await client.embed(chunk, input_type=args.input_type)
-                writer.write(start, chunk, result.vectors)
-                bar.advance(len(chunk), result.usage)
+            try:
+                for start in range(0, len(texts), args.chunk):
+                    chunk = texts[start : start + args.chunk]
+                    result = await client.embed(chunk, input_type=args.input_type)
+                    writer.write(start, chunk, result.vectors)
+                    bar.advance(len(chunk), result.usage)
+            finally:
+                await settle(providers)
     finally:
         bar.close()
         writer.close()
-        await settle(providers)
 
 
 def _client(providers: list[Provider], cache: str | None) -> Any:
