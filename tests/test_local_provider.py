@@ -229,10 +229,11 @@ def test_bad_arguments_are_config_errors(kwargs: dict[str, Any]) -> None:
 
 
 async def test_closed_provider_refuses_work() -> None:
-    """After aclose, embed raises ProviderUnavailableError."""
+    """aclose is idempotent; after it, embed raises ProviderUnavailableError."""
     provider = LocalProvider(loading="lazy")
     await provider.embed(["warm"])
     await provider.aclose()
+    await provider.aclose()  # idempotent
     with pytest.raises(ProviderUnavailableError, match="closed"):
         await provider.embed(["x"])
 

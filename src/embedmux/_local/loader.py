@@ -12,10 +12,12 @@ from any event loop (completion is signalled with ``call_soon_threadsafe``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Generic, Literal, TypeVar
 
@@ -23,6 +25,10 @@ logger = logging.getLogger("embedmux.local")
 
 T = TypeVar("T")
 Status = Literal["not_loaded", "loading", "ready", "error"]
+# Seconds interpreter exit waits for loads still running (native code such as
+# onnxruntime can abort if its thread is frozen mid-load at shutdown).
+EXIT_WAIT_SECONDS = 30.0
+_running: weakref.WeakSet[ModelLoader[object]] = weakref.WeakSet()
 
 
 class ModelLoader(Generic[T]):
@@ -61,6 +67,7 @@ class ModelLoader(Generic[T]):
             if self._status != "not_loaded":
                 return
             self._status = "loading"
+            _running.add(self)  # type: ignore[arg-type]
         thread = threading.Thread(target=self._run, name=f"embedmux-load-{self._name}", daemon=True)
         thread.start()
 
@@ -84,6 +91,7 @@ class ModelLoader(Generic[T]):
             self._status = status
             waiters, self._waiters = self._waiters, []
             self._done.set()
+            _running.discard(self)  # type: ignore[arg-type]
         for loop, future in waiters:
             # A closed loop raises RuntimeError: nobody waits there any more.
             with contextlib.suppress(RuntimeError):
@@ -132,3 +140,11 @@ class ModelLoader(Generic[T]):
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+@atexit.register
+def _wait_for_running_loads() -> None:
+    """At interpreter exit, let loads in progress finish (bounded) instead of freezing them."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for loader in list(_running):
+        loader._done.wait(max(0.0, deadline - time.monotonic()))

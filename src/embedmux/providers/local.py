@@ -83,6 +83,8 @@ class LocalProvider:
             load_metadata(self._spec.cache_root, self._spec.model) if preload else None
         )
         if loading != "lazy":
+            import numpy  # noqa: F401 - before the loader thread: concurrent first imports can fail
+
             self._loader.start()
 
     @property
@@ -197,7 +199,9 @@ class LocalProvider:
         return ProviderUnavailableError(f"{self.name}: {why}", provider=self.name)
 
     async def aclose(self) -> None:
-        """Release the model; later calls to ``embed`` raise ``ProviderUnavailableError``."""
+        """Release the model (idempotent); later ``embed`` calls raise ProviderUnavailableError."""
+        if self._closed:
+            return
         self._closed = True
         if self._loader.status == "ready":
             self._loader.result().close()
