@@ -21,6 +21,7 @@ import asyncio
 import base64
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -172,9 +173,19 @@ def variants(include_embedmux: bool) -> dict[str, Callable[[str, int], Any]]:
 # ---------------------------------------------------------------- sections
 
 
-async def server_capacity(base_url: str, n: int) -> float:
-    """Single-input requests/s the fake server answers (c64, no client-side JSON work)."""
-    parts = urlsplit(base_url)
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def server_capacity(proc: FakeServerProcess, n: int) -> dict[str, float | None]:
+    """Single-input requests/s the fake server answers (c64, no client-side JSON work), and its
+    CPU per request: 1e6 / cpu_us is its capacity on a core of its own."""
+    parts = urlsplit(proc.base_url)
     body = body_for(["server capacity probe"])
     head = (
         f"POST {parts.path}/embeddings HTTP/1.1\r\nhost: {parts.netloc}\r\n"
@@ -183,7 +194,13 @@ async def server_capacity(base_url: str, n: int) -> float:
     )
     load = RawHttpLoad(parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + body)
     await load.run(n=min(n, 2000), concurrency=64)
-    return await load.run(n=n, concurrency=64)
+    cpu_before = process_cpu_seconds(proc.process.pid)
+    rps = await load.run(n=n, concurrency=64)
+    cpu_after = process_cpu_seconds(proc.process.pid)
+    cpu_us = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_us = (cpu_after - cpu_before) / n * 1e6
+    return {"rps": rps, "server_cpu_us_per_request": cpu_us}
 
 
 async def single_input(
@@ -341,8 +358,10 @@ def summarise(single: list[LoadResult], corpus_rates: dict[str, float]) -> dict[
 
 
 def print_report(payload: dict[str, Any]) -> None:
+    cap = payload["server_capacity"]
     print(
-        f"\nfake server capacity (c64, minimal client): {payload['server_capacity_rps']:,.0f} req/s"
+        f"\nfake server (own process), c64 minimal client: {cap['rps']:,.0f} req/s;"
+        f" server CPU per request: {cap['server_cpu_us_per_request'] or float('nan'):.0f} us"
     )
     rows = [
         [r.name, r.concurrency, r.requests, r.rps, r.p50_ms, r.p99_ms] for r in payload["single"]
@@ -365,7 +384,7 @@ def print_report(payload: dict[str, Any]) -> None:
                 r["ratio_to_min"],
                 r["server_429s"],
                 r["client_retries"],
-                r["error"] or "-",
+                (r["error"] or "-")[:90],
             ]
             for r in tpm["runs"]
         ]
@@ -391,8 +410,8 @@ async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
     with_embedmux = embedmux_available()
     makers = variants(with_embedmux)
     rounds = 1 if quick else 3
-    n = {1: 300, 64: 2000} if quick else {1: 1500, 64: 8000}
-    capacity = await server_capacity(proc.base_url, 5000 if quick else 20000)
+    n = {1: 300, 64: 1000} if quick else {1: 1000, 64: 3000}
+    capacity = await server_capacity(proc, 5000 if quick else 20000)
     single = await single_input(proc.base_url, makers, n=n, rounds=rounds)
     texts = make_corpus(2000 if quick else 10_000)
     rates = await corpus(proc.base_url, makers, texts, rounds=rounds)
@@ -401,7 +420,7 @@ async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
         "quick": quick,
         "environment": environment(),
         "embedmux_measured": with_embedmux,
-        "server_capacity_rps": capacity,
+        "server_capacity": capacity,
         "single": single,
         "corpus_size": len(texts),
         "corpus_texts_per_s": rates,
