@@ -85,9 +85,13 @@ class Pipeline:
             results=[None] * len(batches),
             usage=Usage(truncated=prepared.truncated),
         )
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(cfg.max_concurrency, len(batches))):
-                group.create_task(self._worker(state, send))
+        workers = min(cfg.max_concurrency, len(batches))
+        if workers == 1:  # one batch (a query) or no concurrency: no task machinery
+            await self._worker(state, send)
+        else:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(self._worker(state, send))
         if state.error is not None:
             raise self._with_failed_inputs(state.error, batches, state.results)
         return self._assemble(state.results), state.usage

@@ -2,10 +2,12 @@
 pause after a 429, and back-pressure from the server's ``x-ratelimit-*`` headers.
 
 The buckets are aiolimiter leaky buckets holding about one second of quota, so
-the client never bursts a minute's worth at once. The TPM bucket is charged
-with each request's *estimated* tokens, scaled by a calibration factor learned
-from the ``usage`` the server reports; a request that used more than it was
-charged pays the difference before its task moves on.
+the client never bursts a minute's worth at once; the TPM bucket starts full,
+so a corpus is paced from its first request (a query's few tokens wait
+microseconds). The TPM bucket is charged with each request's *estimated*
+tokens, scaled by a calibration factor learned from the ``usage`` the server
+reports; a request that used more than it was charged pays the difference
+before its task moves on.
 """
 
 from __future__ import annotations
@@ -60,14 +62,23 @@ def header_pause(headers: Mapping[str, str], *, low_watermark: float) -> float:
 
 
 class _Bucket:
-    """A per-minute rate as a leaky bucket of about ``burst`` seconds; large amounts in chunks."""
+    """A per-minute rate as a leaky bucket of about ``burst`` seconds; large amounts in chunks.
 
-    def __init__(self, per_minute: int, burst_seconds: float) -> None:
+    ``primed`` buckets start full, so the first second is paced like every other
+    one instead of sending a burst on top of the steady rate (which a server
+    counting over a short sliding window answers with 429s).
+    """
+
+    def __init__(self, per_minute: int, burst_seconds: float, *, primed: bool = False) -> None:
         capacity = max(1.0, per_minute / 60.0 * burst_seconds)
         self.limiter = AsyncLimiter(capacity, capacity * 60.0 / per_minute)
         self.capacity = capacity
+        self._unprimed = primed
 
     async def acquire(self, amount: float) -> None:
+        if self._unprimed:
+            self._unprimed = False
+            await self.limiter.acquire(self.capacity)  # immediate: fills the empty bucket
         while amount > 0:
             chunk = min(amount, self.capacity)
             await self.limiter.acquire(chunk)
@@ -95,7 +106,7 @@ class RateLimiter:
         rng: random.Random | None = None,
     ) -> None:
         self._rpm = _Bucket(rpm, burst_seconds) if rpm else None
-        self._tpm = _Bucket(tpm, burst_seconds) if tpm else None
+        self._tpm = _Bucket(tpm, burst_seconds, primed=True) if tpm else None
         self._rng = rng or random.Random()
         self._paused_until = 0.0
         self._estimated_total = 0
