@@ -180,7 +180,9 @@ class LocalProvider:
             raise EncodeTimeoutError(
                 f"{self.name}: encoding took over {timeout:.0f} s", provider=self.name
             ) from e
-        usage = Usage(prompt_tokens=done.tokens, requests=done.batches, truncated=done.truncated)
+        usage = Usage(
+            prompt_tokens=done.tokens, requests=done.batches, truncated=done.truncated, cost_usd=0.0
+        )
         return EmbeddingResult(done.vectors, self.model, self.name, self.space, usage)
 
     def _run(self, encoder: Encoder, items: list[str], batch: int) -> Encoded:
