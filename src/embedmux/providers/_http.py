@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import email.utils
+import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -16,7 +17,13 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from embedmux._exceptions import ConnectionError, InputError, TimeoutError, status_error
+from embedmux._exceptions import (
+    ConfigError,
+    ConnectionError,
+    InputError,
+    TimeoutError,
+    status_error,
+)
 from embedmux._optimization import OptimizationConfig
 from embedmux._pipeline import BatchReply, Pipeline
 from embedmux._secrets import redact
@@ -51,11 +58,23 @@ def _timed_out(error: httpx.TransportError) -> bool:
     return isinstance(error, httpx.TimeoutException) and not refused
 
 
+def required_api_key(
+    api_key: str | None, env_var: str, *, provider: str, cls: str, alternative: str = ""
+) -> str:
+    """``api_key``, else ``$env_var``; a ConfigError naming both when neither is set."""
+    key = api_key or os.environ.get(env_var)
+    if not key:
+        raise ConfigError(f"{provider}: {cls} needs api_key (or ${env_var}){alternative}")
+    return key
+
+
 class HTTPProvider:
     """Base of the HTTP providers: implements the ``Provider`` protocol over one pipeline."""
 
     #: Optimisation profile used when none is given.
     profile: ClassVar[str] = "openai"
+    #: Native vector length of the vendor's models, assumed until a response says otherwise.
+    native_dimensions: ClassVar[Mapping[str, int]] = {}
 
     def __init__(
         self,
@@ -75,7 +94,8 @@ class HTTPProvider:
         self._base_url = base_url.rstrip("/")
         self._api_key = SecretStr(api_key) if api_key else None
         self._requested_dimensions = dimensions  # sent to the server
-        self._known_dimensions = dimensions  # learned from the first response if not given
+        # known up front (asked for, or the model's native length), else learned from a response
+        self._known_dimensions = dimensions or self.native_dimensions.get(model)
         self._name = name
         self._space_model = space or model
         self.optimization = optimization or OptimizationConfig.for_provider(self.profile)

@@ -7,7 +7,6 @@ refreshes it; azure-identity stays an optional, caller-side dependency).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import openai_request_body
-from embedmux.providers._http import HTTPProvider
+from embedmux.providers._http import HTTPProvider, required_api_key
 from embedmux.providers.openai import MODEL_DIMENSIONS
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -38,6 +37,7 @@ class AzureOpenAIProvider(HTTPProvider):
     """
 
     profile = "azure"
+    native_dimensions = MODEL_DIMENSIONS
 
     def __init__(
         self,
@@ -57,12 +57,13 @@ class AzureOpenAIProvider(HTTPProvider):
         if api_key and token_provider is not None:
             raise ConfigError(f"{name}: give either api_key or token_provider, not both")
         if token_provider is None:
-            api_key = api_key or os.environ.get("AZURE_OPENAI_API_KEY")
-            if not api_key:
-                raise ConfigError(
-                    f"{name}: AzureOpenAIProvider needs api_key (or $AZURE_OPENAI_API_KEY)"
-                    " or token_provider"
-                )
+            api_key = required_api_key(
+                api_key,
+                "AZURE_OPENAI_API_KEY",
+                provider=name,
+                cls="AzureOpenAIProvider",
+                alternative=" or token_provider",
+            )
         for field, value in (("endpoint", endpoint), ("deployment", deployment)):
             if not value:
                 raise ConfigError(f"{name}: AzureOpenAIProvider needs {field}")
@@ -79,7 +80,6 @@ class AzureOpenAIProvider(HTTPProvider):
         self._deployment = deployment
         self._api_version = api_version
         self._token_provider = token_provider
-        self._known_dimensions = dimensions or MODEL_DIMENSIONS.get(model)
 
     def _endpoint(self) -> str:
         return f"/embeddings?api-version={quote(self._api_version, safe='')}"

@@ -11,7 +11,6 @@ plus the optional ``encoding_format`` (``float`` | ``base64``),
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import input_index_in
-from embedmux.providers._http import HTTPProvider
+from embedmux.providers._http import HTTPProvider, required_api_key
 
 DEFAULT_BASE_URL = "https://api.mistral.ai/v1"
 #: Native vector length of Mistral's embedding models.
@@ -37,6 +36,7 @@ class MistralProvider(HTTPProvider):
     """
 
     profile = "mistral"
+    native_dimensions = MODEL_DIMENSIONS
 
     def __init__(
         self,
@@ -51,9 +51,7 @@ class MistralProvider(HTTPProvider):
         space: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        api_key = api_key or os.environ.get("MISTRAL_API_KEY")
-        if not api_key:
-            raise ConfigError(f"{name}: MistralProvider needs api_key (or $MISTRAL_API_KEY)")
+        api_key = required_api_key(api_key, "MISTRAL_API_KEY", provider=name, cls="MistralProvider")
         if encoding_format not in ("base64", "float"):
             raise ConfigError(f"{name}: encoding_format must be 'base64' or 'float'")
         super().__init__(
@@ -67,7 +65,6 @@ class MistralProvider(HTTPProvider):
             transport=transport,
         )
         self._encoding_format = encoding_format
-        self._known_dimensions = dimensions or MODEL_DIMENSIONS.get(model)
 
     def _request_body(self, texts: Sequence[str], input_type: InputType) -> dict[str, Any]:
         # Mistral's embedding models take no query/document hint: input_type is unused.

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
-from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
-from embedmux.providers._http import HTTPProvider
+from embedmux.providers._http import HTTPProvider, required_api_key
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Native vector length of OpenAI's embedding models.
@@ -27,6 +24,7 @@ class OpenAIProvider(HTTPProvider):
     """
 
     profile = "openai"
+    native_dimensions = MODEL_DIMENSIONS
 
     def __init__(
         self,
@@ -41,13 +39,12 @@ class OpenAIProvider(HTTPProvider):
         space: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            raise ConfigError(f"{name}: OpenAIProvider needs api_key (or $OPENAI_API_KEY)")
         super().__init__(
             model=model,
             base_url=base_url or DEFAULT_BASE_URL,
-            api_key=api_key,
+            api_key=required_api_key(
+                api_key, "OPENAI_API_KEY", provider=name, cls="OpenAIProvider"
+            ),
             dimensions=dimensions,
             name=name,
             optimization=optimization,
@@ -55,7 +52,6 @@ class OpenAIProvider(HTTPProvider):
             transport=transport,
         )
         self._organization = organization
-        self._known_dimensions = dimensions or MODEL_DIMENSIONS.get(model)
 
     async def _auth_headers(self) -> dict[str, str]:
         headers = await super()._auth_headers()
