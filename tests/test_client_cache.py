@@ -10,7 +10,7 @@ import numpy as np
 import embedmux
 from embedmux import OptimizationConfig
 from embedmux._cache import Cache
-from embedmux.testing import FakeEmbeddingServer, fake_vector
+from embedmux.testing import FakeEmbeddingServer, fake_token_count, fake_vector
 
 DIMS = 16
 
@@ -85,6 +85,9 @@ async def test_unknown_dimensions_are_learned_before_lookup(
         result = await client.embed(texts)
     # one probe input to learn the dimensions, then only the 5 texts never stored
     assert fake_server.stats.inputs - before == 1 + 5
+    # the probe was paid for, so it counts in usage and not as a cache hit
+    assert result.usage.cached == 14
+    assert result.usage.prompt_tokens == sum(fake_token_count(t) for t in [texts[0], *texts[15:]])
     assert result.vectors.shape == (20, 1536)
 
 

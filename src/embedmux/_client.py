@@ -46,6 +46,28 @@ def deduplicate(texts: Sequence[str]) -> tuple[list[str], list[int]]:
     return list(position), inverse
 
 
+def _merge(
+    n: int,
+    hits: dict[int, FloatArray],
+    paid_indices: list[int],
+    paid_vectors: FloatArray,
+    paid: list[EmbeddingResult],
+) -> EmbeddingResult:
+    """One result for ``n`` inputs from cache hits and the vectors just paid for."""
+    usage = Usage(cached=len(hits))
+    for result in paid:
+        usage.add(result.usage)
+    if hits:
+        vectors = np.empty((n, paid_vectors.shape[1]), dtype=np.float32)
+        vectors[paid_indices] = paid_vectors
+        for i, vector in hits.items():
+            vectors[i] = vector
+    else:  # everything was paid for, in input order
+        vectors = paid_vectors
+    last = paid[-1]
+    return EmbeddingResult(vectors, last.model, last.provider, last.space, usage)
+
+
 class Client:
     """Embeds texts through a chain of providers (one provider is a chain of one).
 
@@ -165,44 +187,33 @@ class Client:
         self, provider: Provider, texts: list[str], input_type: InputType
     ) -> EmbeddingResult:
         """One provider's attempt at the whole call: cached vectors plus the misses embedded."""
-        if self._cache is None:
+        if self._cache is None or not texts:
             return await self._provider_embed(provider, texts, input_type)
-        if provider.dimensions is None and texts:
+        paid: list[EmbeddingResult] = []
+        first = 0
+        if provider.dimensions is None:
             # The cache namespace includes the dimensions: learn them with one input first.
-            first = await self._provider_embed(provider, texts[:1], input_type)
-            await self._cache.put_many(
-                namespace_for(provider.space, input_type), texts[:1], first.vectors
-            )
+            paid.append(await self._provider_embed(provider, texts[:1], input_type))
+            first = 1
         namespace = namespace_for(provider.space, input_type)
-        hits = await self._cache.get_many(namespace, texts, dimensions=provider.dimensions)
-        self.hooks.emit(CacheEvent(namespace, len(hits), len(texts) - len(hits), provider.name))
-        misses = [i for i in range(len(texts)) if i not in hits]
-        if not misses:
-            return self._from_cache(provider, texts, hits)
-        fresh = await self._provider_embed(provider, [texts[i] for i in misses], input_type)
-        await self._cache.put_many(namespace, [texts[i] for i in misses], fresh.vectors)
-        if not hits:
-            return fresh
-        vectors = np.empty((len(texts), fresh.vectors.shape[1]), dtype=np.float32)
-        vectors[misses] = fresh.vectors
-        for i, vector in hits.items():
-            vectors[i] = vector
-        fresh.usage.cached = len(hits)
-        fresh.vectors = vectors
-        return fresh
-
-    def _from_cache(
-        self, provider: Provider, texts: list[str], hits: dict[int, FloatArray]
-    ) -> EmbeddingResult:
-        vectors = np.stack([hits[i] for i in range(len(texts))]) if texts else np.empty((0, 0))
+        found = await self._cache.get_many(namespace, texts[first:], dimensions=provider.dimensions)
+        hits = {i + first: vector for i, vector in found.items()}
+        misses = [i for i in range(first, len(texts)) if i not in hits]
+        self.hooks.emit(CacheEvent(namespace, len(hits), len(misses), provider.name))
+        if misses:
+            paid.append(
+                await self._provider_embed(provider, [texts[i] for i in misses], input_type)
+            )
+        paid_indices = [*range(first), *misses]
+        if paid:
+            paid_vectors = (
+                np.concatenate([r.vectors for r in paid]) if len(paid) > 1 else (paid[0].vectors)
+            )
+            await self._cache.put_many(namespace, [texts[i] for i in paid_indices], paid_vectors)
+            return _merge(len(texts), hits, paid_indices, paid_vectors, paid)
+        vectors = np.stack([hits[i] for i in range(len(texts))])
         usage = Usage(cached=len(texts), cost_usd=0.0)
-        return EmbeddingResult(
-            vectors.astype(np.float32, copy=False),
-            provider.model,
-            provider.name,
-            provider.space,
-            usage,
-        )
+        return EmbeddingResult(vectors, provider.model, provider.name, provider.space, usage)
 
     async def _provider_embed(
         self, provider: Provider, texts: list[str], input_type: InputType
