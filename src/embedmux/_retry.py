@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 
 from tenacity import (
     AsyncRetrying,
@@ -72,12 +71,7 @@ def backoff_wait(config: OptimizationConfig) -> wait_server_hint:
     return wait_server_hint(fallback)
 
 
-def make_retrying(
-    config: OptimizationConfig,
-    *,
-    provider: str,
-    on_retry: Callable[[RetryCallState], None] | None = None,
-) -> AsyncRetrying:
+def make_retrying(config: OptimizationConfig, *, provider: str) -> AsyncRetrying:
     """A tenacity controller for one request; ``copy()`` it per request (it holds state)."""
 
     def before_sleep(state: RetryCallState) -> None:
@@ -96,8 +90,6 @@ def make_retrying(
             hooks.emit(
                 RetryEvent(provider, state.attempt_number, wait, type(error).__name__, status)
             )
-        if on_retry is not None:
-            on_retry(state)
 
     return AsyncRetrying(
         stop=stop_after_attempt(config.max_retries + 1),
