@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import embedmux.providers.local as local_module
+from embedmux._local.backends import load_encoder
+from embedmux._local.backends.base import Encoder, LoadSpec
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -98,6 +102,19 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     asyncio.run(build())
     return cache
+
+
+@pytest.fixture
+def load_calls(monkeypatch: pytest.MonkeyPatch) -> list[LoadSpec]:
+    """Counts real model loads by wrapping the provider's load function."""
+    calls: list[LoadSpec] = []
+
+    def counting(spec: LoadSpec) -> Encoder:
+        calls.append(spec)
+        return load_encoder(spec)
+
+    monkeypatch.setattr(local_module, "load_encoder", counting)
+    return calls
 
 
 def cosines(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -11,10 +11,8 @@ import numpy.typing as npt
 import pytest
 
 import embedmux._local.backends.export as export_module
-import embedmux.providers.local as local_module
 from embedmux._exceptions import ConfigError, ProviderUnavailableError
-from embedmux._local.backends import load_encoder
-from embedmux._local.backends.base import Encoder, LoadSpec
+from embedmux._local.backends.base import LoadSpec
 from embedmux._local.backends.onnx import pool
 from embedmux.providers.local import LocalProvider
 from tests import local_fixtures
@@ -26,21 +24,9 @@ model_path = local_fixtures.model_path
 onnx_cache = local_fixtures.onnx_cache
 reference_model = local_fixtures.reference_model
 reference_vectors = local_fixtures.reference_vectors
+load_calls = local_fixtures.load_calls
 
 ONNX_STRATEGIES = ["onnx", "quantized"]
-
-
-@pytest.fixture
-def load_calls(monkeypatch: pytest.MonkeyPatch) -> list[LoadSpec]:
-    """Counts real model loads by wrapping the provider's load function."""
-    calls: list[LoadSpec] = []
-
-    def counting(spec: LoadSpec) -> Encoder:
-        calls.append(spec)
-        return load_encoder(spec)
-
-    monkeypatch.setattr(local_module, "load_encoder", counting)
-    return calls
 
 
 @pytest.fixture

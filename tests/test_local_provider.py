@@ -12,10 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import embedmux.providers.local as local_module
 from embedmux._exceptions import ConfigError, InputError, ProviderUnavailableError
-from embedmux._local.backends import load_encoder
-from embedmux._local.backends.base import Encoder, LoadSpec
+from embedmux._local.backends.base import LoadSpec
 from embedmux.providers.local import LocalProvider
 from tests import local_fixtures
 from tests.local_fixtures import CORPUS, GOLDEN_BATCH, OVER_LIMIT, SHORT, cosines
@@ -24,22 +22,10 @@ _local_env = local_fixtures._local_env
 model_path = local_fixtures.model_path
 reference_model = local_fixtures.reference_model
 reference_vectors = local_fixtures.reference_vectors
+load_calls = local_fixtures.load_calls
 
 
 TORCH_STRATEGIES = ["lazy", "background", "progressive"]
-
-
-@pytest.fixture
-def load_calls(monkeypatch: pytest.MonkeyPatch) -> list[LoadSpec]:
-    """Counts real model loads by wrapping the provider's load function."""
-    calls: list[LoadSpec] = []
-
-    def counting(spec: LoadSpec) -> Encoder:
-        calls.append(spec)
-        return load_encoder(spec)
-
-    monkeypatch.setattr(local_module, "load_encoder", counting)
-    return calls
 
 
 def corrupt_model(tmp_path: Path) -> Path:
