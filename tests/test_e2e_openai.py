@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 import numpy as np
@@ -140,10 +142,65 @@ async def test_wrong_key_is_an_auth_error(fake_server: FakeEmbeddingServer) -> N
     assert fake_server.stats.requests == 1
 
 
-async def test_unreachable_server_is_a_connection_error() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_request_on_the_wire(fake_server: FakeEmbeddingServer, transport: str) -> None:
+    """Both transports send the same request: path, JSON content type, auth, agent, body."""
+    fake_server.configure(record=True)
+    async with embedmux.Client(_provider(fake_server, transport)) as client:
+        await client.embed(["héllo", "wörld"])
+    (request,) = fake_server.requests
+    assert (request.method, request.path) == ("POST", "/v1/embeddings")
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["authorization"] == "Bearer sk-e2e"
+    assert request.headers["user-agent"] == f"embedmux/{embedmux.__version__}"
+    assert request.headers["accept-encoding"] == "gzip, deflate"
+    assert request.body == {
+        "model": "text-embedding-3-small",
+        "input": ["héllo", "wörld"],
+        "encoding_format": "base64",
+        "dimensions": DIMS,
+    }
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_provider_closed_in_each_event_loop(
+    fake_server: FakeEmbeddingServer, transport: str
+) -> None:
+    """A CLI calling asyncio.run twice, closing the provider each time: no leak, no warning."""
+    provider = _provider(fake_server, transport)
+
+    async def once(text: str) -> embedmux.EmbeddingResult:
+        async with provider:
+            return await provider.embed([text])
+
+    first, second = asyncio.run(once("one")), asyncio.run(once("two"))
+    np.testing.assert_array_equal(first.vectors, _expected(["one"]))
+    np.testing.assert_array_equal(second.vectors, _expected(["two"]))
+
+
+# The pool left in the finished loop cannot be closed from the new one: its sockets are
+# reclaimed by the garbage collector, which warns about them (collected here, on purpose).
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_provider_left_open_still_works_in_a_new_loop(
+    fake_server: FakeEmbeddingServer, transport: str
+) -> None:
+    """Not closed before the loop ended: the next loop gets a fresh pool instead of an error."""
+    provider = _provider(fake_server, transport)
+    first = asyncio.run(provider.embed(["one"]))
+    second = asyncio.run(provider.embed(["two"]))
+    asyncio.run(provider.aclose())
+    gc.collect()
+    np.testing.assert_array_equal(first.vectors, _expected(["one"]))
+    np.testing.assert_array_equal(second.vectors, _expected(["two"]))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_unreachable_server_is_a_connection_error(transport: str) -> None:
     """Nothing listening: ConnectionError after retries, naming the inputs without vectors."""
     cfg = OptimizationConfig(
-        transport="aiohttp", max_retries=1, retry_delay_ms=1, max_retry_delay_ms=2
+        transport=transport, max_retries=1, retry_delay_ms=1, max_retry_delay_ms=2
     )
     provider = embedmux.OpenAIProvider(
         api_key="k", base_url="http://127.0.0.1:9/v1", optimization=cfg

@@ -45,7 +45,7 @@ class OptimizationConfig(BaseModel):
     compression_enabled: bool = True
     #: Over-long inputs: ``False`` raises InputError, ``True`` truncates (counted in usage).
     truncate: bool = False
-    #: HTTP transport: ``aiohttp`` (httpx-aiohttp), ``httpx`` (httpx's own), ``auto`` (aiohttp).
+    #: HTTP transport: ``aiohttp`` (aiohttp directly), ``httpx`` (httpx's pool), ``auto`` (aiohttp).
     transport: Transport = "auto"
     circuit_failure_threshold: int = Field(C.DEFAULT_CIRCUIT_FAILURE_THRESHOLD, ge=1)
     circuit_cooldown_seconds: float = Field(C.DEFAULT_CIRCUIT_COOLDOWN_SECONDS, ge=0)

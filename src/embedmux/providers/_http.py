@@ -6,15 +6,14 @@ mapping and the pipeline. A vendor subclass supplies only its wire details:
 from __future__ import annotations
 
 import asyncio
-import builtins
 import email.utils
+import json
 import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import SecretStr
 
 from embedmux._exceptions import (
@@ -28,11 +27,14 @@ from embedmux._optimization import OptimizationConfig
 from embedmux._pipeline import BatchReply, Pipeline
 from embedmux._secrets import redact
 from embedmux._tokens import TokenCounter, counter_for
-from embedmux._transport import build_http_client
+from embedmux._transport import Sender, SendError, make_sender
 from embedmux._types import INPUT_TYPES, EmbeddingResult, EmbeddingSpace, InputType
 from embedmux._validation import check_texts, fit_to_limit
 from embedmux._wire import ParsedEmbeddings, openai_error_message, openai_request_body
 from embedmux._wire import parse_openai_response as _parse_openai
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -49,13 +51,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-def _timed_out(error: httpx.TransportError) -> bool:
-    """True for a real timeout; httpx-aiohttp reports a refused connection as ConnectTimeout."""
-    cause = error.__cause__
-    refused = isinstance(cause, OSError) and not isinstance(cause, builtins.TimeoutError)
-    return isinstance(error, httpx.TimeoutException) and not refused
 
 
 def required_api_key(
@@ -101,7 +96,8 @@ class HTTPProvider:
         self.optimization = optimization or OptimizationConfig.for_provider(self.profile)
         self._pipeline = Pipeline(self.optimization, provider=name, model=model)
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._sender: Sender | None = None
+        self._sender_loop: asyncio.AbstractEventLoop | None = None
         self._counter: TokenCounter | None = None
 
     # --- the Provider protocol -------------------------------------------------------
@@ -141,9 +137,9 @@ class HTTPProvider:
         return EmbeddingResult(vectors, self._model, self._name, self.space, usage)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        sender, self._sender = self._sender, None
+        if sender is not None and self._sender_loop is asyncio.get_running_loop():
+            await sender.aclose()  # a pool of a finished loop cannot be closed from this one
 
     async def __aenter__(self) -> HTTPProvider:
         return self
@@ -187,31 +183,35 @@ class HTTPProvider:
         self._counter = await asyncio.to_thread(counter_for, self._model)
         return self._counter
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = build_http_client(
-                self.optimization, base_url=self._base_url, headers={}, transport=self._transport
-            )
-        return self._client
-
     async def _send(self, texts: list[str], *, input_type: InputType) -> BatchReply:
         """One HTTP request for one batch; maps every failure to a ProviderError."""
-        body = self._request_body(texts, input_type)
+        body = _json_bytes(self._request_body(texts, input_type))
         headers = await self._auth_headers()
+        loop = asyncio.get_running_loop()
+        if self._sender is None or self._sender_loop is not loop:  # e.g. asyncio.run again
+            self._sender_loop = loop
+            self._sender = make_sender(
+                self.optimization, base_url=self._base_url, transport=self._transport
+            )
         try:
-            response = await self._http().post(self._endpoint(), json=body, headers=headers)
-        except httpx.TransportError as e:
-            kind = TimeoutError if _timed_out(e) else ConnectionError
-            message = redact(f"{self._name}: {type(e).__name__}: {e}", [self._secret()])
+            reply = await self._sender.post(self._endpoint(), body, headers)
+        except SendError as e:
+            kind = TimeoutError if e.timed_out else ConnectionError
+            message = redact(f"{self._name}: {e}", [self._secret()])
             raise kind(message, provider=self._name) from None
-        if response.status_code != 200:
-            message, index = self._error_message(response.content)
+        if reply.status != 200:
+            message, index = self._error_message(reply.content)
             raise status_error(
-                response.status_code,
+                reply.status,
                 redact(message, [self._secret()]),
                 provider=self._name,
-                retry_after=retry_after_seconds(response.headers),
+                retry_after=retry_after_seconds(reply.headers),
                 index=index,
             )
-        parsed = self._parse_response(response.content, expected=len(texts))
-        return BatchReply(parsed.vectors, parsed.prompt_tokens, response.headers)
+        parsed = self._parse_response(reply.content, expected=len(texts))
+        return BatchReply(parsed.vectors, parsed.prompt_tokens, reply.headers)
+
+
+def _json_bytes(body: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as httpx's ``json=`` writes it."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()

@@ -8,10 +8,8 @@ refreshes it; azure-identity stays an optional, caller-side dependency).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
@@ -19,6 +17,10 @@ from embedmux._types import InputType
 from embedmux._wire import openai_request_body
 from embedmux.providers._http import HTTPProvider, required_api_key
 from embedmux.providers.openai import MODEL_DIMENSIONS
+
+if TYPE_CHECKING:
+    import httpx
+
 
 DEFAULT_API_VERSION = "2024-10-21"
 

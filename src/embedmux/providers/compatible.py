@@ -4,15 +4,16 @@ a LiteLLM proxy. ``POST {base_url}/embeddings``; the key is optional."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import openai_request_body
 from embedmux.providers._http import HTTPProvider
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class OpenAICompatibleProvider(HTTPProvider):

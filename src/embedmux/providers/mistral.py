@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import input_index_in
 from embedmux.providers._http import HTTPProvider, required_api_key
+
+if TYPE_CHECKING:
+    import httpx
+
 
 DEFAULT_BASE_URL = "https://api.mistral.ai/v1"
 #: Native vector length of Mistral's embedding models.

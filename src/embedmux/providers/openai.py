@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from embedmux._optimization import OptimizationConfig
 from embedmux.providers._http import HTTPProvider, required_api_key
+
+if TYPE_CHECKING:
+    import httpx
+
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Native vector length of OpenAI's embedding models.
