@@ -153,6 +153,48 @@ async def test_dimensions_filter_treats_other_lengths_as_misses(db: Path) -> Non
     await cache.aclose()
 
 
+async def test_get_into_fills_hit_rows_and_leaves_miss_rows(db: Path) -> None:
+    """get_into writes each hit into its row, bit-exactly, and returns the hit indices."""
+    cache = Cache(db)
+    await cache.put_many(NS, ["a", "b"], vecs(2))
+    out = np.full((4, 4), -1.0, dtype=np.float32)
+    assert await cache.get_into(NS, ["b", "x", "a", "b"], out) == [0, 2, 3]
+    np.testing.assert_array_equal(out[[0, 2, 3]], vecs(2)[[1, 0, 1]])
+    np.testing.assert_array_equal(out[1], [-1.0] * 4)
+    await cache.aclose()
+
+
+@pytest.mark.parametrize("memory_entries", [0, 100])
+async def test_get_into_all_hits_from_file_and_memory(db: Path, memory_entries: int) -> None:
+    """A fully cached lookup fills every row exactly, from the file or the memory front."""
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((30, 16)).astype(np.float32)
+    texts = [f"t{i}" for i in range(30)]
+    seed = Cache(db)
+    await seed.put_many(NS, texts, vectors)
+    await seed.aclose()
+    cache = Cache(db, memory_entries=memory_entries)
+    for _ in range(2):  # the second round is answered by the memory front, when there is one
+        out = np.empty((30, 16), dtype=np.float32)
+        assert await cache.get_into(NS, texts, out) == list(range(30))
+        assert out.tobytes() == vectors.tobytes()
+    await cache.aclose()
+
+
+async def test_get_into_a_strided_view_and_other_dimensions(db: Path) -> None:
+    """Rows of a non-contiguous ``out`` are filled too; vectors of another length miss."""
+    cache = Cache(db)
+    await cache.put_many(NS, ["a", "b"], vecs(2))
+    base = np.zeros((2, 8), dtype=np.float32)
+    assert await cache.get_into(NS, ["a", "b"], base[:, ::2]) == [0, 1]
+    np.testing.assert_array_equal(base[:, ::2], vecs(2))
+    np.testing.assert_array_equal(base[:, 1::2], np.zeros((2, 4)))
+    assert await cache.get_into(NS, ["a"], np.zeros((1, 8), dtype=np.float32)) == []
+    with pytest.raises(ValueError, match="shape"):
+        await cache.get_into(NS, ["a", "b"], np.zeros((3, 4), dtype=np.float32))
+    await cache.aclose()
+
+
 async def test_non_finite_vectors_are_not_stored(db: Path) -> None:
     """A row holding NaN or inf is skipped; the finite rows are stored."""
     vectors = vecs(3)

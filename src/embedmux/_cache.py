@@ -44,6 +44,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -55,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from embedmux._exceptions import ConfigError
@@ -81,6 +82,8 @@ SCHEMA_VERSION = 1
 # Pages of a new file: large enough to hold several 1536-dim vectors without overflow
 # pages (4 KiB pages store a 6 KiB vector in two pages, wasting a quarter of the file).
 PAGE_SIZE = 32_768
+# Bytes of the file SQLite reads through a memory map (reads only; writes stay write()s).
+MMAP_BYTES = 256 * 2**20
 # Keys per SELECT ... IN (...) statement (below SQLite's bound-parameter limit).
 SQL_CHUNK = 500
 # Reads re-record an entry's access time only when the recorded one is older than this.
@@ -114,6 +117,12 @@ def namespace_for(space: EmbeddingSpace, input_type: str) -> str:
 def text_key(text: str) -> bytes:
     """SHA-256 of the exact text (UTF-8; lone surrogates kept, never replaced)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def text_keys(texts: Sequence[str]) -> list[bytes]:
+    """``text_key`` of each text (one loop, no call per text)."""
+    sha256 = hashlib.sha256
+    return [sha256(t.encode("utf-8", "surrogatepass")).digest() for t in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,23 +229,30 @@ class Cache:
         """
         if self._disabled or not texts:
             return {}
-        keys = [text_key(t) for t in texts]
-        found = self._memory_get(namespace, keys)
-        missing = list(dict.fromkeys(k for k in keys if k not in found))
-        if missing and self._path is not None:
-            nothing: dict[bytes, StoredRow] = {}
-            rows = await self._run(SqliteStore.get, nothing, namespace, missing)
-            found.update(self._admit(namespace, rows))
-        out = {
-            i: found[k].copy()
-            for i, k in enumerate(keys)
-            if k in found and (dimensions is None or found[k].shape[0] == dimensions)
-        }
-        self._hits += len(out)
-        self._misses += len(keys) - len(out)
-        if len(self._touches) >= MAX_PENDING_TOUCHES:
-            await self._run(SqliteStore.touch, None, self._take_touches())
-        return out
+        vectors, hits = await self._lookup(namespace, texts, dimensions)
+        return {i: cast("FloatArray", vectors[i]).copy() for i in hits}
+
+    async def get_into(self, namespace: str, texts: Sequence[str], out: FloatArray) -> list[int]:
+        """Write the cached vector of ``texts[i]`` into ``out[i]``; return those ``i``, ascending.
+
+        ``out`` has shape ``(len(texts), dim)``; vectors of another length are misses
+        and rows of misses are left as they were. Each vector is copied once, straight
+        into ``out`` (no intermediate arrays).
+        """
+        import numpy as np
+
+        if out.ndim != 2 or out.shape[0] != len(texts):
+            raise ValueError(f"out must have shape ({len(texts)}, dim), got {tuple(out.shape)}")
+        if self._disabled or not texts:
+            return []
+        vectors, hits = await self._lookup(namespace, texts, out.shape[1])
+        if len(hits) == len(vectors) and out.flags.c_contiguous:
+            # one C loop copying every vector into out's buffer
+            np.concatenate(cast("list[FloatArray]", vectors), out=out.reshape(-1))
+        else:
+            for i in hits:
+                out[i] = vectors[i]
+        return hits
 
     async def put_many(self, namespace: str, texts: Sequence[str], vectors: FloatArray) -> None:
         """Store ``vectors[i]`` for ``texts[i]`` in one transaction (replacing old rows).
@@ -318,6 +334,29 @@ class Cache:
         await asyncio.get_running_loop().run_in_executor(worker.pool, call)
         worker.pool.shutdown(wait=False)
 
+    async def _lookup(
+        self, namespace: str, texts: Sequence[str], dimensions: int | None
+    ) -> tuple[list[FloatArray | None], list[int]]:
+        """The cached (read-only, shared) vector of each text or ``None``, and the hit indices."""
+        keys = text_keys(texts)
+        found = self._memory_get(namespace, keys)
+        if len(found) < len(keys) and self._path is not None:
+            missing = [k for k in dict.fromkeys(keys) if k not in found]
+            if missing:
+                nothing: dict[bytes, StoredRow] = {}
+                rows = await self._run(SqliteStore.get, nothing, namespace, missing)
+                found.update(self._admit(namespace, rows))
+        if dimensions is not None:
+            for key in [k for k, v in found.items() if v.shape[0] != dimensions]:
+                del found[key]
+        vectors = [found.get(k) for k in keys]
+        hits = [i for i, v in enumerate(vectors) if v is not None]
+        self._hits += len(hits)
+        self._misses += len(keys) - len(hits)
+        if len(self._touches) >= MAX_PENDING_TOUCHES:
+            await self._run(SqliteStore.touch, None, self._take_touches())
+        return vectors, hits
+
     # -- LRU front ----------------------------------------------------------------
 
     def _memory_get(self, namespace: str, keys: list[bytes]) -> dict[bytes, FloatArray]:
@@ -325,15 +364,19 @@ class Cache:
         if not self._lru:
             return found
         now = self._clock()
+        # entries read longer ago than this get their access time re-recorded in the file
+        stale = now - ACCESS_RESOLUTION_SECONDS if self._path is not None else -math.inf
+        lru = self._lru
+        get, move = lru.get, lru.move_to_end
         with self._lock:
             for key in keys:
-                entry = self._lru.get((namespace, key))
+                entry = get(k := (namespace, key))
                 if entry is not None:
-                    self._lru.move_to_end((namespace, key))
+                    move(k)
                     found[key] = entry[0]
-                    if entry[1] < now - ACCESS_RESOLUTION_SECONDS and self._path is not None:
-                        self._touches[(namespace, key)] = now
-                        self._lru[(namespace, key)] = (entry[0], now)
+                    if entry[1] < stale:
+                        self._touches[k] = now
+                        lru[k] = (entry[0], now)
         return found
 
     def _admit(self, namespace: str, rows: Mapping[bytes, StoredRow]) -> dict[bytes, FloatArray]:
@@ -539,6 +582,7 @@ class SqliteStore:
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect on a new file only
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # reads map pages, no read() copy
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(
@@ -557,16 +601,16 @@ class SqliteStore:
         """Intact rows of ``keys`` in ``ns``; damaged rows are logged and left out."""
         out: dict[bytes, StoredRow] = {}
         damaged = 0
+        crc32 = zlib.crc32
         for start in range(0, len(keys), SQL_CHUNK):
             chunk = keys[start : start + SQL_CHUNK]
             sql = (
                 "SELECT key, vec, dims, crc, accessed FROM entries"
                 f" WHERE ns = ? AND key IN ({','.join('?' * len(chunk))})"
             )
-            for key, *fields in self._conn.execute(sql, (ns, *chunk)):
-                row = StoredRow(*fields)
-                if row.intact():
-                    out[key] = row
+            for key, blob, dims, crc, accessed in self._conn.execute(sql, (ns, *chunk)):
+                if len(blob) == dims * 4 and crc32(blob) == crc:  # StoredRow.intact, inlined
+                    out[key] = StoredRow(blob, dims, crc, accessed)
                 else:
                     damaged += 1
         if damaged:
