@@ -19,6 +19,7 @@ from embedmux._events import (
     ResponseEvent,
     RetryEvent,
 )
+from embedmux._pricing import DEFAULT_PRICES
 from embedmux.testing import FakeEmbeddingServer
 
 SECRET = "sk-planted-secret-abcdef123456"
@@ -62,6 +63,26 @@ async def test_events_reach_hooks_and_stats(fake_server: FakeEmbeddingServer) ->
     assert openai.latency_p50_s is not None
     assert result.usage.cost_usd == pytest.approx(result.usage.prompt_tokens * 0.02 / 1e6)
     assert json.loads(stats.to_json())["providers"]["openai"]["requests"] == 2
+
+
+@pytest.mark.parametrize("price", [1.0, None])
+async def test_client_prices_apply_to_events_stats_and_usage(
+    fake_server: FakeEmbeddingServer, price: float | None
+) -> None:
+    """Client(prices=...) prices ResponseEvents and stats() as it prices usage (None: unknown)."""
+    seen: list[ResponseEvent] = []
+    prices = DEFAULT_PRICES.with_prices({"text-embedding-3-small": price})
+    async with embedmux.Client(
+        _provider(fake_server), hooks=Hooks(on_response=[seen.append]), prices=prices
+    ) as client:
+        result = await client.embed(["a", "b"])
+        stats = client.stats().providers["openai"]
+    tokens = result.usage.prompt_tokens
+    assert tokens > 0
+    expected = None if price is None else pytest.approx(tokens * price / 1e6)
+    assert [e.cost_usd for e in seen] == [expected]
+    assert stats.cost_usd == expected
+    assert result.usage.cost_usd == expected
 
 
 async def test_hook_exceptions_never_break_the_call(

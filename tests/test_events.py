@@ -11,6 +11,8 @@ import pytest
 from embedmux._events import (
     KINDS,
     CacheEvent,
+    CallEndEvent,
+    CallStartEvent,
     CircuitEvent,
     Event,
     FallbackEvent,
@@ -27,6 +29,8 @@ EVENTS: list[Event] = [
     FallbackEvent("openai", "azure", "ServerError", "openai: HTTP 503: busy"),
     CacheEvent("m@4|document", hits=2, misses=1, provider="openai"),
     CircuitEvent("openai", "open"),
+    CallStartEvent(3, 2, "document", (("openai", "text-embedding-3-small"),)),
+    CallEndEvent(3, 0.2, "openai", "text-embedding-3-small", cached=1, prompt_tokens=8),
 ]
 
 
@@ -54,7 +58,10 @@ def test_events_carry_no_headers_or_exceptions() -> None:
     for event in EVENTS:
         for f in dataclasses.fields(event):
             value = getattr(event, f.name)
-            assert value is None or isinstance(value, str | int | float), f.name
+            if isinstance(value, tuple):  # the call's chain: (provider, model) names
+                assert all(isinstance(n, str) for pair in value for n in pair), f.name
+            else:
+                assert value is None or isinstance(value, str | int | float), f.name
 
 
 def test_hooks_run_in_order_with_constructor_lists() -> None:

@@ -12,6 +12,7 @@ client's own ``stats()`` is one subscriber of them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,20 +24,35 @@ import numpy as np
 from embedmux import _emit
 from embedmux._cache import Cache, namespace_for
 from embedmux._chain import Chain
-from embedmux._events import CacheEvent, CircuitEvent, FallbackEvent, Hooks
+from embedmux._events import (
+    CacheEvent,
+    CallEndEvent,
+    CallStartEvent,
+    CircuitEvent,
+    FallbackEvent,
+    Hooks,
+)
 from embedmux._exceptions import (
     AllProvidersFailedError,
     InputError,
     ProviderError,
     ProviderUnavailableError,
 )
-from embedmux._pricing import PriceTable, estimate_cost
+from embedmux._pricing import PriceTable
 from embedmux._stats import ClientStats, StatsRecorder
 from embedmux._types import INPUT_TYPES, EmbeddingResult, InputType, Provider, Usage
 from embedmux._validation import check_texts
 from embedmux._wire import FloatArray
 
 logger = logging.getLogger("embedmux")
+
+
+def _complement(hits: list[int], first: int, stop: int) -> list[int]:
+    """Indices in ``first..stop-1`` that are not ``hits[j] + first`` (``hits`` ascending)."""
+    if len(hits) == stop - first:
+        return []
+    hit = {i + first for i in hits}
+    return [i for i in range(first, stop) if i not in hit]
 
 
 def deduplicate(texts: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -47,21 +63,20 @@ def deduplicate(texts: Sequence[str]) -> tuple[list[str], list[int]]:
 
 
 def _merge(
-    n: int,
-    hits: dict[int, FloatArray],
+    out: FloatArray | None,
+    cached: int,
     paid_indices: list[int],
     paid_vectors: FloatArray,
     paid: list[EmbeddingResult],
 ) -> EmbeddingResult:
-    """One result for ``n`` inputs from cache hits and the vectors just paid for."""
-    usage = Usage(cached=len(hits))
+    """One result from ``out`` (cache hits filled in, ``None`` when none) and the vectors
+    just paid for, which go to rows ``paid_indices``."""
+    usage = Usage(cached=cached)
     for result in paid:
         usage.add(result.usage)
-    if hits:
-        vectors = np.empty((n, paid_vectors.shape[1]), dtype=np.float32)
-        vectors[paid_indices] = paid_vectors
-        for i, vector in hits.items():
-            vectors[i] = vector
+    if out is not None:
+        out[paid_indices] = paid_vectors
+        vectors = out
     else:  # everything was paid for, in input order
         vectors = paid_vectors
     last = paid[-1]
@@ -90,8 +105,9 @@ class Client:
         self._chain = Chain(list(providers), allow_mixed_spaces=allow_mixed_spaces)
         self._cache = Cache.from_url(cache) if isinstance(cache, str) else cache
         self.hooks = hooks if hooks is not None else Hooks()
+        if prices is not None:  # events, stats() and usage all price with this table
+            self.hooks.prices = prices
         self._stats = StatsRecorder().attach(self.hooks)
-        self._prices = prices
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Client:
@@ -121,7 +137,7 @@ class Client:
         unique, inverse = deduplicate(items)
         token = _emit.current_hooks.set(self.hooks)
         try:
-            result = await self._embed_unique(unique, input_type)
+            result = await self._observed(unique, input_type, len(items))
         finally:
             _emit.current_hooks.reset(token)
         if len(unique) != len(items):
@@ -148,6 +164,38 @@ class Client:
             for name, p in snapshot.providers.items()
         }
         return replace(snapshot, providers=providers)
+
+    async def _observed(
+        self, texts: list[str], input_type: InputType, inputs: int
+    ) -> EmbeddingResult:
+        """``_embed_unique`` between a CallStartEvent and a CallEndEvent (when anyone listens)."""
+        hooks = self.hooks
+        if not (hooks.on_call_start or hooks.on_call_end):
+            return await self._embed_unique(texts, input_type)
+        chain = tuple((p.name, p.model) for p in self._chain)
+        hooks.emit(CallStartEvent(inputs, len(texts), input_type, chain))
+        started = time.perf_counter()
+        try:
+            result = await self._embed_unique(texts, input_type)
+        except BaseException as e:  # cancellation included: the call ends either way
+            hooks.emit(
+                CallEndEvent(inputs, time.perf_counter() - started, error_type=type(e).__name__)
+            )
+            raise
+        u = result.usage
+        elapsed = time.perf_counter() - started
+        hooks.emit(
+            CallEndEvent(
+                inputs,
+                elapsed,
+                result.provider,
+                result.model,
+                u.cached,
+                u.prompt_tokens,
+                u.cost_usd,
+            )
+        )
+        return result
 
     async def _embed_unique(self, texts: list[str], input_type: InputType) -> EmbeddingResult:
         causes: dict[str, BaseException] = {}
@@ -190,30 +238,30 @@ class Client:
         if self._cache is None or not texts:
             return await self._provider_embed(provider, texts, input_type)
         paid: list[EmbeddingResult] = []
-        first = 0
         if provider.dimensions is None:
             # The cache namespace includes the dimensions: learn them with one input first.
             paid.append(await self._provider_embed(provider, texts[:1], input_type))
-            first = 1
+        first = len(paid)
+        dims = paid[0].vectors.shape[1] if paid else provider.dimensions or 0
         namespace = namespace_for(provider.space, input_type)
-        found = await self._cache.get_many(namespace, texts[first:], dimensions=provider.dimensions)
-        hits = {i + first: vector for i, vector in found.items()}
-        misses = [i for i in range(first, len(texts)) if i not in hits]
+        # Hits are copied once, straight into the result's rows.
+        out = np.empty((len(texts), dims), dtype=np.float32)
+        hits = await self._cache.get_into(namespace, texts[first:], out[first:])
+        misses = _complement(hits, first, len(texts))
         self.hooks.emit(CacheEvent(namespace, len(hits), len(misses), provider.name))
         if misses:
             paid.append(
                 await self._provider_embed(provider, [texts[i] for i in misses], input_type)
             )
+        if not paid:
+            usage = Usage(cached=len(texts), cost_usd=0.0)
+            return EmbeddingResult(out, provider.model, provider.name, provider.space, usage)
         paid_indices = [*range(first), *misses]
-        if paid:
-            paid_vectors = (
-                np.concatenate([r.vectors for r in paid]) if len(paid) > 1 else (paid[0].vectors)
-            )
-            await self._cache.put_many(namespace, [texts[i] for i in paid_indices], paid_vectors)
-            return _merge(len(texts), hits, paid_indices, paid_vectors, paid)
-        vectors = np.stack([hits[i] for i in range(len(texts))])
-        usage = Usage(cached=len(texts), cost_usd=0.0)
-        return EmbeddingResult(vectors, provider.model, provider.name, provider.space, usage)
+        paid_vectors = (
+            np.concatenate([r.vectors for r in paid]) if len(paid) > 1 else paid[0].vectors
+        )
+        await self._cache.put_many(namespace, [texts[i] for i in paid_indices], paid_vectors)
+        return _merge(out if hits else None, len(hits), paid_indices, paid_vectors, paid)
 
     async def _provider_embed(
         self, provider: Provider, texts: list[str], input_type: InputType
@@ -223,9 +271,7 @@ class Client:
             return EmbeddingResult(empty, provider.model, provider.name, provider.space, Usage())
         result = await provider.embed(texts, input_type=input_type)
         if result.usage.cost_usd is None:  # a provider that knows its cost (local: 0) sets it
-            result.usage.cost_usd = estimate_cost(
-                result.model, result.usage.prompt_tokens, self._prices
-            )
+            result.usage.cost_usd = self.hooks.cost(result.model, result.usage.prompt_tokens)
         return result
 
     async def aclose(self) -> None:

@@ -13,6 +13,16 @@ When the client emits what
     ``FallbackEvent``  when a chain hands the work to the next provider
     ``CacheEvent``     after each cache lookup
     ``CircuitEvent``   when a provider's circuit breaker changes state
+    ``CallStartEvent`` when ``Client.embed`` starts (inputs validated), and
+    ``CallEndEvent``   when it ends, whatever its outcome; every other event of
+                       the call is emitted between the two, in the call's task
+                       or in tasks it started (so a ``contextvars`` value set by
+                       ``on_call_start`` is visible to them)
+
+Prices
+    ``Hooks.prices`` is the client's price table (``None``: the default one);
+    ``hooks.cost(model, tokens)`` is how emitters price a ``ResponseEvent``, so
+    events, ``stats()`` and ``usage.cost_usd`` agree.
 
 Callbacks
     A hook is any callable taking the event. Its exceptions are logged on
@@ -32,6 +42,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
+
+from embedmux._pricing import PriceTable, estimate_cost
 
 logger = logging.getLogger("embedmux.hooks")
 
@@ -99,8 +111,39 @@ class CircuitEvent:
     state: str  # "closed", "open" or "half_open"
 
 
+@dataclass(frozen=True, slots=True)
+class CallStartEvent:
+    """``Client.embed`` started: ``inputs`` texts (``unique`` distinct) against ``chain``."""
+
+    inputs: int
+    unique: int
+    input_type: str
+    chain: tuple[tuple[str, str], ...]  # (provider name, model) in fallback order
+
+
+@dataclass(frozen=True, slots=True)
+class CallEndEvent:
+    """``Client.embed`` ended: with vectors from ``provider``, or with ``error_type``."""
+
+    inputs: int
+    latency_s: float
+    provider: str | None = None  # the provider whose space the result is in (None: failed)
+    model: str | None = None
+    cached: int = 0  # inputs answered by the cache
+    prompt_tokens: int = 0  # tokens paid for (all providers tried)
+    cost_usd: float | None = None
+    error_type: str | None = None  # exception class name when the call failed
+
+
 Event: TypeAlias = (
-    RequestEvent | ResponseEvent | RetryEvent | FallbackEvent | CacheEvent | CircuitEvent
+    RequestEvent
+    | ResponseEvent
+    | RetryEvent
+    | FallbackEvent
+    | CacheEvent
+    | CircuitEvent
+    | CallStartEvent
+    | CallEndEvent
 )
 E = TypeVar("E", bound=Event)
 Hook: TypeAlias = Callable[[E], object]
@@ -112,6 +155,8 @@ _KIND: dict[type[Any], str] = {
     FallbackEvent: "on_fallback",
     CacheEvent: "on_cache",
     CircuitEvent: "on_circuit",
+    CallStartEvent: "on_call_start",
+    CallEndEvent: "on_call_end",
 }
 KINDS: tuple[str, ...] = tuple(_KIND.values())
 
@@ -119,10 +164,12 @@ KINDS: tuple[str, ...] = tuple(_KIND.values())
 class Hooks:
     """Callbacks per event kind; ``emit`` calls those of the event's kind.
 
-    The lists are plain and may be appended to at any time.
+    The lists are plain and may be appended to at any time. ``prices`` is the
+    price table events are priced with (``None``: ``DEFAULT_PRICES``); a client
+    given ``prices=`` sets it on its hooks.
     """
 
-    __slots__ = (*KINDS, "_tasks")
+    __slots__ = (*KINDS, "_tasks", "prices")
 
     def __init__(
         self,
@@ -133,6 +180,9 @@ class Hooks:
         on_fallback: Iterable[Hook[FallbackEvent]] = (),
         on_cache: Iterable[Hook[CacheEvent]] = (),
         on_circuit: Iterable[Hook[CircuitEvent]] = (),
+        on_call_start: Iterable[Hook[CallStartEvent]] = (),
+        on_call_end: Iterable[Hook[CallEndEvent]] = (),
+        prices: PriceTable | None = None,
     ) -> None:
         self.on_request: list[Hook[RequestEvent]] = list(on_request)
         self.on_response: list[Hook[ResponseEvent]] = list(on_response)
@@ -140,6 +190,9 @@ class Hooks:
         self.on_fallback: list[Hook[FallbackEvent]] = list(on_fallback)
         self.on_cache: list[Hook[CacheEvent]] = list(on_cache)
         self.on_circuit: list[Hook[CircuitEvent]] = list(on_circuit)
+        self.on_call_start: list[Hook[CallStartEvent]] = list(on_call_start)
+        self.on_call_end: list[Hook[CallEndEvent]] = list(on_call_end)
+        self.prices = prices
         self._tasks: set[asyncio.Future[Any]] = set()
 
     def subscribe(self, subscriber: object) -> None:
@@ -148,6 +201,10 @@ class Hooks:
             method = getattr(subscriber, kind, None)
             if callable(method):
                 getattr(self, kind).append(method)
+
+    def cost(self, model: str, prompt_tokens: int) -> float | None:
+        """Estimated USD for ``prompt_tokens`` of ``model`` by ``prices``; ``None`` if unknown."""
+        return estimate_cost(model, prompt_tokens, self.prices)
 
     def __bool__(self) -> bool:
         return any(getattr(self, kind) for kind in KINDS)

@@ -29,7 +29,6 @@ from embedmux._exceptions import (
     failed_indices_note,
 )
 from embedmux._optimization import OptimizationConfig
-from embedmux._pricing import estimate_cost
 from embedmux._ratelimit import RateLimiter
 from embedmux._retry import make_retrying
 from embedmux._types import Usage
@@ -156,7 +155,7 @@ class Pipeline:
                 )
             raise
         if hooks:
-            cost = estimate_cost(self.model, reply.prompt_tokens or batch.tokens)
+            cost = hooks.cost(self.model, reply.prompt_tokens or batch.tokens)
             hooks.emit(
                 ResponseEvent(
                     self.provider,
