@@ -7,6 +7,9 @@ Reports texts/s (best of ``--repeat``) for:
   get (file)    10,000 lookups from the file, LRU front empty (a new process's first call)
   get (memory)  10,000 lookups answered by the LRU front
   get (miss)    10,000 lookups of texts never stored
+  get_into (file), get_into (memory)
+                the same lookups written straight into a (n, dim) array, as
+                ``Client.embed`` does (one copy per vector instead of two)
 The file lives in a temporary directory on the local disk.
 
 Then, end to end through ``Client.embed`` against the fake server (own process,
@@ -74,17 +77,23 @@ async def main(n: int, dims: int, repeat: int) -> None:
             got = await cache.get_many(NS, texts)
             assert len(got) == n
 
+        async def check_into(cache: Cache) -> None:
+            out = np.empty((n, dims), dtype=np.float32)
+            assert len(await cache.get_into(NS, texts, out)) == n
+
         results = {
             "put_many": await best_of(repeat, fresh, lambda c: c.put_many(NS, texts, vectors)),
             "get (file)": await best_of(repeat, cold, check),
             "get (memory)": await best_of(repeat, warm, check),
             "get (miss)": await best_of(repeat, cold, lambda c: c.get_many(NS, others)),
+            "get_into (file)": await best_of(repeat, cold, check_into),
+            "get_into (memory)": await best_of(repeat, warm, check_into),
         }
         size = full.stat().st_size  # every connection closed: the WAL is merged
     print(f"{n} texts x {dims} dims, best of {repeat}; file {size / 2**20:.1f} MiB")
-    print(f"{'operation':<14}{'seconds':>10}{'texts/s':>14}")
+    print(f"{'operation':<18}{'seconds':>10}{'texts/s':>14}")
     for name, seconds in results.items():
-        print(f"{name:<14}{seconds:>10.3f}{n / seconds:>14,.0f}")
+        print(f"{name:<18}{seconds:>10.3f}{n / seconds:>14,.0f}")
 
 
 async def client_level(n: int, repeat: int) -> None:
