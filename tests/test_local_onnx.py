@@ -54,6 +54,19 @@ async def test_onnx_golden_vectors(
     await provider.aclose()
 
 
+async def test_onnx_and_quantized_built_at_once_in_one_process(tmp_path: Path) -> None:
+    """Two providers exporting the same model at the same time take turns (one export, no crash)."""
+    cache = tmp_path / "fresh-cache"
+    providers = [LocalProvider(loading=s, cache_dir=cache) for s in ("onnx", "quantized")]
+    ready = await asyncio.gather(*(p.wait_ready(600) for p in providers))
+    assert ready == [True, True]
+    exports = list((cache / "local" / "onnx").iterdir())
+    assert len(exports) == 1
+    for p in providers:
+        assert (await p.embed(["hello world"])).vectors.shape == (1, 384)
+        await p.aclose()
+
+
 async def test_quantized_accuracy(
     onnx_cache: Path, reference_vectors: npt.NDArray[np.float32], no_export: None
 ) -> None:

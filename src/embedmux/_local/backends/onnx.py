@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("embedmux.local")
 POOLING_MODES = ("mean", "cls", "max")
+_build_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,15 +178,31 @@ def ensure_export(
     digest = content_hash(folder, spec.cache_root)
     target = export_dir(spec.cache_root, spec.model_id, digest)
     meta = ExportMeta.read(target)
+    if meta is None or (quantized and not _has_int8(target, meta)):
+        # torch.onnx.export is not thread-safe: two providers loading at once in one
+        # process (say onnx and quantized) take turns, and the second reuses the first's work.
+        with _build_lock:
+            meta = _build(folder, target, spec.model_id, digest, quantized=quantized)
+    return target, meta
+
+
+def _has_int8(target: Path, meta: ExportMeta) -> bool:
+    return meta.quantization is not None and (target / D.ONNX_INT8_FILE).is_file()
+
+
+def _build(
+    folder: Path, target: Path, model_id: str, digest: str, *, quantized: bool
+) -> ExportMeta:
+    meta = ExportMeta.read(target)
     if meta is None:
         from embedmux._local.backends.export import export_model
 
-        meta = export_model(folder, target, model_id=spec.model_id, source_hash=digest)
-    if quantized and (meta.quantization is None or not (target / D.ONNX_INT8_FILE).is_file()):
+        meta = export_model(folder, target, model_id=model_id, source_hash=digest)
+    if quantized and not _has_int8(target, meta):
         from embedmux._local.backends.quantize import quantize_export
 
         meta = quantize_export(target, meta)
-    return target, meta
+    return meta
 
 
 def load(spec: LoadSpec, resolved: ResolvedModel, *, quantized: bool = False) -> OnnxEncoder:
