@@ -54,6 +54,29 @@ async def test_onnx_golden_vectors(
     await provider.aclose()
 
 
+@pytest.mark.parametrize("strategy", ONNX_STRATEGIES)
+async def test_padding_cap_splits_passes_and_keeps_vectors(
+    strategy: str,
+    onnx_cache: Path,
+    reference_vectors: npt.NDArray[np.float32],
+    monkeypatch: pytest.MonkeyPatch,
+    no_export: None,
+) -> None:
+    """Long inputs run in smaller passes under the padded-token cap; vectors and order hold."""
+    from embedmux._local import _defaults as D
+
+    monkeypatch.setattr(D, "MAX_PASS_TOKENS", 600)  # two 256-token texts per pass at most
+    provider = LocalProvider(loading=strategy, cache_dir=onnx_cache, batch_size=64)  # type: ignore[arg-type]
+    result = await provider.embed(CORPUS)
+    cos = cosines(result.vectors, reference_vectors)
+    assert float(cos.min() if strategy == "onnx" else cos.mean()) >= (
+        0.9999 if strategy == "onnx" else 0.98
+    )
+    assert result.usage.requests > 1
+    assert result.usage.truncated == OVER_LIMIT
+    await provider.aclose()
+
+
 async def test_onnx_and_quantized_built_at_once_in_one_process(tmp_path: Path) -> None:
     """Two providers exporting the same model at the same time take turns (one export, no crash)."""
     cache = tmp_path / "fresh-cache"

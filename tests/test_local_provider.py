@@ -52,6 +52,20 @@ async def test_golden_vectors_match_sentence_transformers(
     await provider.aclose()
 
 
+async def test_padding_cap_splits_passes_and_keeps_vectors(
+    reference_vectors: npt.NDArray[np.float32], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long inputs run in smaller passes under the padded-token cap; vectors and order hold."""
+    from embedmux._local import _defaults as D
+
+    monkeypatch.setattr(D, "MAX_PASS_TOKENS", 600)  # two 256-token texts per pass at most
+    provider = LocalProvider(loading="lazy", batch_size=64)
+    result = await provider.embed(CORPUS)
+    assert float(cosines(result.vectors, reference_vectors).min()) >= 0.9999
+    assert result.usage.requests > 1
+    await provider.aclose()
+
+
 async def test_result_fields_and_usage() -> None:
     """The result names model, provider and space; usage counts batches, tokens, truncations."""
     provider = LocalProvider(loading="lazy", batch_size=GOLDEN_BATCH)

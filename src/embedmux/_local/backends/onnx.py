@@ -2,9 +2,9 @@
 
 At run time this module needs only onnxruntime, tokenizers and numpy: torch is
 imported solely by ``export`` the first time a model is exported. Inputs are
-sorted by length, cut into batches padded to the batch's longest text,
-truncated at the model's ``max_seq_length``, then mean-pooled and normalised
-exactly like sentence-transformers.
+tokenized once (truncated at the model's ``max_seq_length``), sorted by token
+count and run in passes padded to each pass's longest text (see ``passes``),
+then mean-pooled and normalised exactly like sentence-transformers.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from embedmux._local.backends.base import (
     require,
 )
 from embedmux._local.cache import content_hash, read_json, write_json_atomic
+from embedmux._local.passes import max_pass_tokens, plan_passes
 from embedmux._local.resolve import ResolvedModel, download_snapshot
 from embedmux._local.resources import choose_batch_size, choose_onnx_device, detect_resources
 
@@ -101,32 +102,38 @@ class OnnxEncoder:
         return self._info
 
     def encode(self, texts: list[str], batch_size: int) -> Encoded:
-        """Vectors for ``texts`` in order: length-sorted batches, padded to each batch's longest."""
-        import numpy as np
-
-        out = np.empty((len(texts), self._meta.dimensions), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        tokens = truncated = batches = 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            vectors, n_tokens, n_truncated = self._encode_batch([texts[i] for i in idx])
-            out[idx] = vectors
-            tokens, truncated, batches = tokens + n_tokens, truncated + n_truncated, batches + 1
-        return Encoded(out, batches=batches, tokens=tokens, truncated=truncated)
-
-    def _encode_batch(self, texts: list[str]) -> tuple[FloatArray, int, int]:
+        """Vectors for ``texts`` in order: tokenized once, then run in length-sorted passes."""
         import numpy as np
 
         encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        lengths = [len(e.ids) for e in encodings]
+        out = np.empty((len(texts), self._meta.dimensions), dtype=np.float32)
+        passes = plan_passes(lengths, batch_size, max_pass_tokens(self._info.device))
+        for idx in passes:
+            out[idx] = self._run([encodings[i] for i in idx])
+        return Encoded(
+            out,
+            batches=len(passes),
+            tokens=sum(lengths),
+            truncated=sum(1 for e in encodings if e.overflowing),
+        )
+
+    def _run(self, encodings: list[Any]) -> FloatArray:
+        """Pool the vectors of one pass, each text padded to the pass's longest."""
+        import numpy as np
+
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._meta.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, 1, e.type_ids
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._meta.input_names:
-            feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+            feed["token_type_ids"] = types
         hidden = self._session.run(None, feed)[0]
-        vectors = pool(hidden, mask, self._meta.pooling, normalize=self._normalize)
-        truncated = sum(1 for e in encodings if e.overflowing)
-        return vectors, int(mask.sum()), truncated
+        return pool(hidden, mask, self._meta.pooling, normalize=self._normalize)
 
     def close(self) -> None:
         """Drop the session."""
@@ -150,12 +157,12 @@ def pool(hidden: FloatArray, mask: IntArray, mode: str, *, normalize: bool) -> F
     return vectors.astype(np.float32, copy=False)
 
 
-def make_tokenizer(folder: Path, meta: ExportMeta, max_seq_length: int) -> Any:
-    """The export's tokenizer: truncate at ``max_seq_length``, pad to the batch's longest."""
+def make_tokenizer(folder: Path, max_seq_length: int) -> Any:
+    """The export's tokenizer: truncate at ``max_seq_length``, no padding (passes pad)."""
     tokenizers = require("tokenizers", ONNX_HINT)
     tok = tokenizers.Tokenizer.from_file(str(folder / D.ONNX_TOKENIZER_FILE))
     tok.enable_truncation(max_length=max_seq_length)
-    tok.enable_padding(pad_id=meta.pad_id, pad_token=meta.pad_token)
+    tok.no_padding()
     return tok
 
 
@@ -229,7 +236,7 @@ def load(spec: LoadSpec, resolved: ResolvedModel, *, quantized: bool = False) ->
         export_path=str(file),
         quantization=meta.quantization if quantized else None,
     )
-    tokenizer = make_tokenizer(target, meta, max_len)
+    tokenizer = make_tokenizer(target, max_len)
     return OnnxEncoder(session, tokenizer, meta, info, normalize=spec.normalize)
 
 
@@ -249,5 +256,5 @@ def plain_encoder(file: Path, folder: Path, meta: ExportMeta) -> OnnxEncoder:
     info = ModelInfo(
         meta.model_id, None, "onnxruntime", "cpu", 16, meta.dimensions, meta.max_seq_length
     )
-    tok = make_tokenizer(folder, meta, meta.max_seq_length)
+    tok = make_tokenizer(folder, meta.max_seq_length)
     return OnnxEncoder(session, tok, meta, info, normalize=True)

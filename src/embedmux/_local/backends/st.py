@@ -1,15 +1,20 @@
 """The sentence-transformers (torch) backend: ``lazy``, ``background`` and ``progressive``.
 
-Vectors come from ``SentenceTransformer.encode`` itself, so they equal the
-reference exactly. Token counts come from the model's fast tokenizer, run
-without truncation, so inputs longer than ``max_seq_length`` (which
-sentence-transformers truncates silently) are counted in ``usage.truncated``.
+Vectors come from the model's own tokenization and modules, run the way
+``SentenceTransformer.encode`` runs them (inference mode, one pass per batch),
+so they equal the reference (cosine >= 0.9999). Texts are sorted by token count
+and grouped into passes that cap padding (see ``passes``); calling the modules
+directly skips the per-call set-up ``encode`` repeats (``eval()``, argument
+checks, per-row tensors), which matters most for single queries.
+
+Token counts come from the model's fast tokenizer, run without truncation, so
+inputs longer than ``max_seq_length`` (which sentence-transformers truncates
+silently) are counted in ``usage.truncated``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +28,7 @@ from embedmux._local.backends.base import (
     hub_offline,
     require,
 )
+from embedmux._local.passes import max_pass_tokens, plan_passes
 from embedmux._local.resolve import ResolvedModel
 from embedmux._local.resources import choose_batch_size, choose_device, detect_resources
 
@@ -38,6 +44,7 @@ class SentenceTransformerEncoder:
         self._info = info
         self._lengths = lengths
         self._normalize = normalize
+        self._preprocess = _preprocessor(model)
 
     @property
     def info(self) -> ModelInfo:
@@ -45,26 +52,57 @@ class SentenceTransformerEncoder:
         return self._info
 
     def encode(self, texts: list[str], batch_size: int) -> Encoded:
-        """Vectors for ``texts`` in order, from ``SentenceTransformer.encode``."""
-        vectors = self._model.encode(
-            texts,
-            batch_size=batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-            normalize_embeddings=self._normalize,
-        )
+        """Vectors for ``texts`` in order: length-sorted passes through the model's own modules."""
+        import numpy as np
+        import torch
+
         limit = self._info.max_seq_length
         lengths = self._lengths(texts)
+        passes = plan_passes(
+            [min(n, limit) for n in lengths], batch_size, max_pass_tokens(self._info.device)
+        )
+        out = np.empty((len(texts), self._info.dimensions), dtype=np.float32)
+        with torch.inference_mode():
+            for idx in passes:
+                out[idx] = self._run([texts[i] for i in idx])
         return Encoded(
-            vectors=vectors.astype("float32", copy=False),
-            batches=math.ceil(len(texts) / batch_size) if texts else 0,
+            vectors=out,
+            batches=len(passes),
             tokens=sum(min(n, limit) for n in lengths),
             truncated=sum(n > limit for n in lengths),
         )
 
+    def _run(self, texts: list[str]) -> Any:
+        """One pass through sentence-transformers' own tokenization and modules."""
+        if self._preprocess is None:  # prompts or truncated dimensions: let ``encode`` apply them
+            return self._model.encode(
+                texts,
+                batch_size=len(texts),
+                show_progress_bar=False,
+                normalize_embeddings=self._normalize,
+            )
+        features = self._preprocess(texts)
+        device = self._info.device
+        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+        vectors = self._model(features)["sentence_embedding"]
+        if self._normalize:
+            import torch
+
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return vectors.float().cpu().numpy()
+
     def close(self) -> None:
         """Drop the model."""
         self._model = None
+
+
+def _preprocessor(model: Any) -> Callable[[list[str]], dict[str, Any]] | None:
+    """``model.preprocess`` (``tokenize`` before sentence-transformers 5), or ``None`` when
+    ``encode`` adds something of its own (a default prompt, truncated dimensions)."""
+    if getattr(model, "default_prompt_name", None) or getattr(model, "truncate_dim", None):
+        return None
+    method: Callable[[list[str]], dict[str, Any]] | None = getattr(model, "preprocess", None)
+    return method or getattr(model, "tokenize", None)
 
 
 def load(spec: LoadSpec, resolved: ResolvedModel) -> SentenceTransformerEncoder:
@@ -77,6 +115,7 @@ def load(spec: LoadSpec, resolved: ResolvedModel) -> SentenceTransformerEncoder:
     source = str(resolved.path) if local else str(resolved.hub_id)
     with _quiet(), hub_offline() if local else _nothing():
         model = st.SentenceTransformer(source, device=device, local_files_only=local)
+    model.eval()
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
     normalize_extra = _set_normalize(model, spec.normalize)
