@@ -163,6 +163,31 @@ async def test_request_on_the_wire(fake_server: FakeEmbeddingServer, transport: 
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_proxy_from_the_environment(
+    fake_server: FakeEmbeddingServer, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured on both transports: the request reaches the proxy (the fake
+    server), addressed to a host that does not exist; NO_PROXY turns it off."""
+    monkeypatch.setenv("HTTP_PROXY", fake_server.base_url.removesuffix("/v1"))
+    cfg = OptimizationConfig(transport=transport, max_retries=0)
+    behind_proxy = embedmux.OpenAIProvider(
+        api_key="sk-e2e", base_url="http://api.example.invalid/v1", optimization=cfg
+    )
+    async with behind_proxy:
+        result = await behind_proxy.embed(["via proxy"])
+    assert result.vectors.shape[0] == 1
+    assert fake_server.stats.requests == 1
+    monkeypatch.setenv("NO_PROXY", "api.example.invalid")
+    direct = embedmux.OpenAIProvider(
+        api_key="sk-e2e", base_url="http://api.example.invalid/v1", optimization=cfg
+    )
+    async with direct:
+        with pytest.raises(embedmux.TransportError):
+            await direct.embed(["no proxy"])
+    assert fake_server.stats.requests == 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_provider_closed_in_each_event_loop(
     fake_server: FakeEmbeddingServer, transport: str
 ) -> None:

@@ -19,6 +19,7 @@ A sender's pool belongs to the event loop it was built in.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -100,7 +101,7 @@ class HttpxSender:
             headers=default_headers(config),
             timeout=httpx.Timeout(config.timeout_seconds),
             limits=limits,
-            transport=transport or httpx.AsyncHTTPTransport(limits=limits),
+            transport=transport,  # None: httpx builds its pool, with proxies from the environment
         )
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Reply:
@@ -119,12 +120,18 @@ class HttpxSender:
 
 
 class AiohttpSender:
-    """aiohttp's ``ClientSession``: no cookie jar (an API client has no use for one),
-    proxies from the environment like httpx (``trust_env``), one pool of
-    ``connection_pool_size`` connections. Build it inside the event loop that uses it."""
+    """aiohttp's ``ClientSession``: no cookie jar (an API client has no use for one), one
+    pool of ``connection_pool_size`` connections. Build it inside the event loop that uses it.
+
+    The proxy comes from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``, netrc), as
+    with httpx, but is looked up once here: aiohttp's ``trust_env`` looks it up again in
+    a worker thread on every request, which cost about a fifth of a single-input call.
+    """
 
     def __init__(self, config: OptimizationConfig, *, base_url: str) -> None:
         import aiohttp
+        from aiohttp.helpers import get_env_proxy_for_url
+        from yarl import URL
 
         self._base_url = base_url.rstrip("/")
         self._session = aiohttp.ClientSession(
@@ -132,14 +139,20 @@ class AiohttpSender:
             headers=default_headers(config),
             timeout=aiohttp.ClientTimeout(total=config.timeout_seconds),
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=True,
         )
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
+        with contextlib.suppress(LookupError):  # no proxy for this URL
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self._base_url))
 
     async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         import aiohttp
 
+        url, proxy, auth = self._base_url + path, self._proxy, self._proxy_auth
         try:
-            async with self._session.post(self._base_url + path, data=body, headers=headers) as r:
+            async with self._session.post(
+                url, data=body, headers=headers, proxy=proxy, proxy_auth=auth
+            ) as r:
                 return Reply(r.status, r.headers, await r.read())
         except builtins.TimeoutError as e:  # aiohttp's own deadline (ServerTimeoutError too)
             raise SendError(f"{type(e).__name__}: {e}", timed_out=True) from None
