@@ -322,6 +322,17 @@ def test_rpm_limit_answers_429_with_ratelimit_headers(
     assert server.stats.rate_limited == 1
 
 
+def test_remaining_is_what_a_short_window_still_admits(
+    server: FakeEmbeddingServer, client: httpx.Client
+) -> None:
+    """With a 1 s window, remaining-* is the window's free quota, not a per-minute figure."""
+    server.configure(tpm=6_000, rpm=600, rate_window_s=1.0)  # 100 tokens, 10 requests a second
+    reply = embed(client, "x" * 160)  # 40 tokens
+    assert reply.headers["x-ratelimit-limit-tokens"] == "6000"
+    assert reply.headers["x-ratelimit-remaining-tokens"] == "60"
+    assert reply.headers["x-ratelimit-remaining-requests"] == "9"
+
+
 def test_tpm_limit_counts_server_tokens(server: FakeEmbeddingServer, client: httpx.Client) -> None:
     """TPM counts fake_token_count tokens; a request larger than the quota is 'too large'."""
     server.configure(tpm=10)

@@ -29,23 +29,40 @@ def test_parse_reset(value: str, seconds: float | None) -> None:
     assert parse_reset(value) == seconds
 
 
-def test_header_pause_only_when_budget_nearly_spent() -> None:
-    """The limiter holds back only when remaining falls under the low watermark."""
+def test_header_pause_waits_until_the_budget_holds_the_next_request() -> None:
+    """No pause while remaining holds the request; else the refill time (limit per minute),
+    capped by the reset and by MAX_RETRY_AFTER_SECONDS."""
     healthy = {
-        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-limit-tokens": "6000",  # 100 tokens a second
         "x-ratelimit-remaining-tokens": "500",
         "x-ratelimit-reset-tokens": "30s",
     }
-    spent = {**healthy, "x-ratelimit-remaining-tokens": "10"}
-    assert header_pause(healthy, low_watermark=0.05) == 0.0
-    assert header_pause(spent, low_watermark=0.05) == 30.0
-    assert header_pause({}, low_watermark=0.05) == 0.0
-    long = {**spent, "x-ratelimit-reset-tokens": "10m0s"}
-    assert header_pause(long, low_watermark=0.05) == C.MAX_RETRY_AFTER_SECONDS
+    short = {**healthy, "x-ratelimit-remaining-tokens": "10"}
+    assert header_pause(healthy, tokens=100) == 0.0
+    assert header_pause(short, tokens=100) == pytest.approx(0.9)  # 90 tokens at 100/s
+    assert header_pause({**short, "x-ratelimit-reset-tokens": "0.5s"}, tokens=100) == 0.5
+    assert header_pause({}, tokens=100) == 0.0
+    slow = {**short, "x-ratelimit-limit-tokens": "60", "x-ratelimit-reset-tokens": "10m0s"}
+    assert header_pause(slow, tokens=100) == C.MAX_RETRY_AFTER_SECONDS
+
+
+def test_header_pause_counts_requests_sent_since() -> None:
+    """Requests that went out after the answered one use the same remaining budget."""
+    headers = {
+        "x-ratelimit-limit-tokens": "6000",
+        "x-ratelimit-remaining-tokens": "250",
+        "x-ratelimit-reset-tokens": "1s",
+        "x-ratelimit-limit-requests": "600",  # 10 a second
+        "x-ratelimit-remaining-requests": "2",
+        "x-ratelimit-reset-requests": "1s",
+    }
+    assert header_pause(headers, tokens=100) == 0.0
+    assert header_pause(headers, tokens=100, sent_since=(0, 200)) == pytest.approx(0.5)
+    assert header_pause(headers, tokens=10, sent_since=(2, 20)) == pytest.approx(0.1)
 
 
 def test_rpm_bucket_spaces_requests() -> None:
-    """At 60 RPM with a one-second burst, ten requests take about nine seconds."""
+    """At 60 RPM (run at the headroom fraction), ten requests take nine intervals."""
 
     async def scenario() -> float:
         limiter = RateLimiter(rpm=60, tpm=None)
@@ -55,12 +72,12 @@ def test_rpm_bucket_spaces_requests() -> None:
             await limiter.acquire(1)
         return loop.time() - start
 
-    assert run_virtual(scenario()) == pytest.approx(9.0, abs=0.05)
+    assert run_virtual(scenario()) == pytest.approx(9.0 / C.RATE_LIMIT_HEADROOM, abs=0.05)
 
 
 def test_tpm_bucket_weighs_by_tokens_and_splits_large_amounts() -> None:
-    """600 TPM is 10 tokens/s from the first request (the bucket starts full): 10 tokens
-    wait 1 s, then 25 tokens 2.5 s more (acquired in chunks of the bucket's size)."""
+    """600 TPM is 10 tokens/s (times the headroom) from the first request (the bucket starts
+    full): 10 tokens wait 1 s, then 25 tokens 2.5 s more (in chunks of the bucket's size)."""
 
     async def scenario() -> tuple[float, float]:
         limiter = RateLimiter(rpm=None, tpm=600)
@@ -69,12 +86,34 @@ def test_tpm_bucket_weighs_by_tokens_and_splits_large_amounts() -> None:
         return first.waited, second.waited
 
     first, second = run_virtual(scenario())
-    assert first == pytest.approx(1.0, abs=0.05)
-    assert second == pytest.approx(2.5, abs=0.05)
+    assert first == pytest.approx(1.0 / C.RATE_LIMIT_HEADROOM, abs=0.05)
+    assert second == pytest.approx(2.5 / C.RATE_LIMIT_HEADROOM, abs=0.05)
+
+
+def test_concurrent_large_requests_are_spaced_not_bunched() -> None:
+    """Requests larger than the bucket go out one by one at the rate, never together after
+    taking turns chunk by chunk (which would send them as a burst)."""
+
+    async def scenario() -> list[float]:
+        limiter = RateLimiter(rpm=None, tpm=6000, headroom=1.0)  # 100 tokens/s, burst 5
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent: list[float] = []
+
+        async def request() -> None:
+            await limiter.acquire(50)
+            sent.append(loop.time() - start)
+
+        await asyncio.gather(*(request() for _ in range(4)))
+        return sent
+
+    sent = run_virtual(scenario())
+    assert sent == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.02)
 
 
 def test_pause_holds_every_request_with_jitter() -> None:
     """After pause(2), every waiter waits at least 2 s and at most 2 s + jitter."""
+    jitter = min(C.PAUSE_JITTER_SECONDS, 2.0 * C.PAUSE_JITTER_FRACTION)
 
     async def scenario() -> list[float]:
         limiter = RateLimiter(rpm=None, tpm=None)
@@ -83,25 +122,29 @@ def test_pause_holds_every_request_with_jitter() -> None:
         return [r.waited for r in results]
 
     waits = run_virtual(scenario())
-    assert all(2.0 <= w <= 2.0 + C.PAUSE_JITTER_SECONDS + 1e-9 for w in waits)
+    assert all(2.0 <= w <= 2.0 + jitter + 1e-9 for w in waits)
     assert len(set(waits)) > 1
 
 
 def test_observe_pauses_on_spent_headers() -> None:
-    """Headers saying the token budget is spent make the next acquire wait for the reset."""
+    """Headers saying the request budget is spent make the next acquire wait for one
+    request's refill (60 RPM: 1 s), not for the whole reset."""
 
     async def scenario() -> float:
         limiter = RateLimiter(rpm=None, tpm=None)
+        reservation = await limiter.acquire(1)
         limiter.observe(
             {
-                "x-ratelimit-limit-requests": "100",
+                "x-ratelimit-limit-requests": "60",
                 "x-ratelimit-remaining-requests": "0",
-                "x-ratelimit-reset-requests": "3s",
-            }
+                "x-ratelimit-reset-requests": "30s",
+            },
+            reservation,
         )
         return (await limiter.acquire(1)).waited
 
-    assert run_virtual(scenario()) >= 3.0
+    waited = run_virtual(scenario())
+    assert 1.0 <= waited <= 1.0 + C.PAUSE_JITTER_FRACTION + 1e-9
 
 
 def test_calibration_learns_from_reported_usage() -> None:
@@ -122,7 +165,7 @@ def test_under_charged_request_pays_its_debt() -> None:
     """A request that used more tokens than charged pays the difference to the TPM bucket."""
 
     async def scenario() -> float:
-        limiter = RateLimiter(rpm=None, tpm=600)  # 10 tokens/s, burst 10
+        limiter = RateLimiter(rpm=None, tpm=600, headroom=1.0)  # 10 tokens/s
         reservation = await limiter.acquire(10)
         return await limiter.settle(reservation, 30)
 

@@ -22,7 +22,9 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     def _run_once(self) -> None:
         scheduled = self._scheduled  # type: ignore[attr-defined]
         if not self._ready and scheduled:  # type: ignore[attr-defined]
-            self._virtual_now = max(self._virtual_now, scheduled[0].when())
+            # A nanosecond at least, as a real clock always moves on: code that re-arms a
+            # timer for "now plus a float rounding error" would otherwise never progress.
+            self._virtual_now = max(self._virtual_now + 1e-9, scheduled[0].when())
         super()._run_once()  # type: ignore[misc]
 
 

@@ -1,9 +1,10 @@
 """Client-side rate limiting for one provider: RPM and TPM token buckets, a provider-wide
 pause after a 429, and back-pressure from the server's ``x-ratelimit-*`` headers.
 
-The buckets are aiolimiter leaky buckets holding about one second of quota, so
-the client never bursts a minute's worth at once; the TPM bucket starts full,
-so a corpus is paced from its first request (a query's few tokens wait
+The buckets are aiolimiter leaky buckets running at ``RATE_LIMIT_HEADROOM`` of
+the configured rate and holding a tenth of a second of quota, so the client
+never bursts much more than one request; the TPM bucket starts full, so a
+corpus is paced from its first request (a query's few tokens wait
 microseconds). The TPM bucket is charged with each request's *estimated*
 tokens, scaled by a calibration factor learned from the ``usage`` the server
 reports; a request that used more than it was charged pays the difference
@@ -43,46 +44,65 @@ def parse_reset(value: str) -> float | None:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
-def header_pause(headers: Mapping[str, str], *, low_watermark: float) -> float:
-    """How long the server's rate-limit headers ask us to hold back (0 when not nearly spent)."""
+def header_pause(
+    headers: Mapping[str, str],
+    *,
+    tokens: float,
+    sent_since: tuple[float, float] = (0, 0),
+) -> float:
+    """How long until the server's budget holds another request of ``tokens`` tokens.
+
+    Reads ``x-ratelimit-*`` as OpenAI documents them: ``remaining`` may be sent
+    now, the budget refills at ``limit`` per minute and is full again after
+    ``reset``. ``sent_since`` (requests, tokens) went out after the request these
+    headers answer, so the server may already have counted them. 0 when the
+    budget already holds the request.
+    """
     pause = 0.0
-    for kind in ("requests", "tokens"):
+    later_requests, later_tokens = sent_since
+    for kind, need in (("requests", 1 + later_requests), ("tokens", tokens + later_tokens)):
         remaining = headers.get(f"x-ratelimit-remaining-{kind}")
         limit = headers.get(f"x-ratelimit-limit-{kind}")
-        reset = headers.get(f"x-ratelimit-reset-{kind}")
-        if remaining is None or limit is None or reset is None:
+        if remaining is None or limit is None:
             continue
         try:
-            left, total = float(remaining), float(limit)
+            left, per_minute = float(remaining), float(limit)
         except ValueError:
             continue
-        if left <= total * low_watermark:
-            pause = max(pause, parse_reset(reset) or 0.0)
+        if left >= need or per_minute <= 0:
+            continue
+        wait = (need - left) / (per_minute / 60.0)
+        reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}", ""))
+        pause = max(pause, min(wait, reset) if reset is not None else wait)
     return min(pause, C.MAX_RETRY_AFTER_SECONDS)
 
 
 class _Bucket:
     """A per-minute rate as a leaky bucket of about ``burst`` seconds; large amounts in chunks.
 
-    ``primed`` buckets start full, so the first second is paced like every other
-    one instead of sending a burst on top of the steady rate (which a server
-    counting over a short sliding window answers with 429s).
+    ``primed`` buckets start full, so the start is paced like the rest instead of
+    sending a burst on top of the steady rate (which a server counting over a
+    short sliding window answers with 429s).
     """
 
-    def __init__(self, per_minute: int, burst_seconds: float, *, primed: bool = False) -> None:
+    def __init__(self, per_minute: float, burst_seconds: float, *, primed: bool = False) -> None:
         capacity = max(1.0, per_minute / 60.0 * burst_seconds)
         self.limiter = AsyncLimiter(capacity, capacity * 60.0 / per_minute)
         self.capacity = capacity
         self._unprimed = primed
+        self._turn = asyncio.Lock()
 
     async def acquire(self, amount: float) -> None:
-        if self._unprimed:
-            self._unprimed = False
-            await self.limiter.acquire(self.capacity)  # immediate: fills the empty bucket
-        while amount > 0:
-            chunk = min(amount, self.capacity)
-            await self.limiter.acquire(chunk)
-            amount -= chunk
+        # One request at a time: if concurrent requests took turns chunk by chunk, they
+        # would all finish together and go out as a burst.
+        async with self._turn:
+            if self._unprimed:
+                self._unprimed = False
+                await self.limiter.acquire(self.capacity)  # immediate: fills the empty bucket
+            while amount > 0:
+                chunk = min(amount, self.capacity)
+                await self.limiter.acquire(chunk)
+                amount -= chunk
 
 
 @dataclass(slots=True)
@@ -92,6 +112,8 @@ class Reservation:
     estimated: int
     charged: int
     waited: float
+    #: (requests, tokens) the limiter had let through, this request included
+    sent_mark: tuple[int, int] = (0, 0)
 
 
 class RateLimiter:
@@ -103,14 +125,18 @@ class RateLimiter:
         rpm: int | None,
         tpm: int | None,
         burst_seconds: float = C.RATE_LIMIT_BURST_SECONDS,
+        headroom: float = C.RATE_LIMIT_HEADROOM,
         rng: random.Random | None = None,
     ) -> None:
-        self._rpm = _Bucket(rpm, burst_seconds) if rpm else None
-        self._tpm = _Bucket(tpm, burst_seconds, primed=True) if tpm else None
+        self._rpm = _Bucket(rpm * headroom, burst_seconds) if rpm else None
+        self._tpm = _Bucket(tpm * headroom, burst_seconds, primed=True) if tpm else None
         self._rng = rng or random.Random()
         self._paused_until = 0.0
+        self._jitter = 0.0
         self._estimated_total = 0
         self._actual_total = 0
+        self._sent_requests = 0
+        self._sent_tokens = 0
 
     @property
     def calibration(self) -> float:
@@ -120,25 +146,30 @@ class RateLimiter:
         return min(5.0, max(0.2, self._actual_total / self._estimated_total))
 
     def pause(self, seconds: float) -> None:
-        """Hold every request of this provider for ``seconds`` (each waiter adds jitter)."""
+        """Hold every request of this provider for ``seconds``; each waiter adds its own
+        jitter (a fifth of the pause, at most ``PAUSE_JITTER_SECONDS``)."""
         seconds = min(max(0.0, seconds), C.MAX_RETRY_AFTER_SECONDS)
         until = asyncio.get_running_loop().time() + seconds
         if until > self._paused_until:
             logger.debug("rate limiter: pausing provider for %.3fs", seconds)
             self._paused_until = until
+            self._jitter = min(C.PAUSE_JITTER_SECONDS, C.PAUSE_JITTER_FRACTION * seconds)
 
     async def acquire(self, estimated_tokens: int) -> Reservation:
         """Wait for the pause, an RPM slot and the request's (calibrated) tokens."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         while (left := self._paused_until - loop.time()) > 0:
-            await asyncio.sleep(left + self._rng.uniform(0, C.PAUSE_JITTER_SECONDS))
+            await asyncio.sleep(left + self._rng.uniform(0, self._jitter))
         if self._rpm:
             await self._rpm.acquire(1)
         charged = math.ceil(estimated_tokens * self.calibration)
         if self._tpm:
             await self._tpm.acquire(charged)
-        return Reservation(estimated_tokens, charged, loop.time() - start)
+        self._sent_requests += 1
+        self._sent_tokens += charged
+        mark = (self._sent_requests, self._sent_tokens)
+        return Reservation(estimated_tokens, charged, loop.time() - start, mark)
 
     async def settle(self, reservation: Reservation, actual_tokens: int | None) -> float:
         """Learn from the server's token count; pay any under-charge. Returns seconds waited."""
@@ -154,8 +185,11 @@ class RateLimiter:
         await self._tpm.acquire(debt)
         return loop.time() - start
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Slow down when ``x-ratelimit-remaining-*`` say the server's budget is nearly spent."""
-        wait = header_pause(headers, low_watermark=C.RATE_LIMIT_LOW_WATERMARK)
+    def observe(self, headers: Mapping[str, str], reservation: Reservation) -> None:
+        """Hold back when ``x-ratelimit-*`` say the server's budget cannot take another
+        request like the one just answered, on top of those sent since."""
+        requests, tokens = reservation.sent_mark
+        since = (self._sent_requests - requests, self._sent_tokens - tokens)
+        wait = header_pause(headers, tokens=reservation.charged, sent_since=since)
         if wait > 0:
             self.pause(wait)

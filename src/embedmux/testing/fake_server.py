@@ -457,8 +457,9 @@ class SlidingWindowLimiter:
 
     A window of ``W`` seconds admits ``rpm * W / 60`` requests and ``tpm * W / 60``
     tokens. ``x-ratelimit-limit-*`` report the per-minute limits, ``remaining-*``
-    the window's free share scaled to a minute, ``reset-*`` the time until the
-    window is empty again.
+    what the window admits right now (OpenAI: "the remaining number permitted
+    before exhausting the rate limit"), ``reset-*`` the time until the window is
+    empty again.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -503,7 +504,7 @@ class SlidingWindowLimiter:
             ("tokens", cfg.tpm, self._tokens),
         ):
             if limit is not None:
-                remaining = max(0, math.floor(limit - used * 60 / window))
+                remaining = max(0, math.floor(_quota(limit, window) - used))
                 out += [
                     (f"x-ratelimit-limit-{kind}", str(limit)),
                     (f"x-ratelimit-remaining-{kind}", str(remaining)),
@@ -873,6 +874,8 @@ def _parse_request(buffer: bytearray) -> tuple[HttpRequest, bool] | None:
             return None
         body, stop = bytes(buffer[start : start + length]), start + length
     del buffer[:stop]
+    if "://" in target:  # absolute form, as clients send it to a proxy (RFC 9112 3.2.2)
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
     path, _, query = target.partition("?")
     connection = headers.get("connection", "").lower()
     keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
