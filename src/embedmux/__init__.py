@@ -21,11 +21,14 @@ _EXPORTS: dict[str, str] = {
     "Cache": "embedmux._cache",
     "CacheEvent": "embedmux._events",
     "CacheStats": "embedmux._cache",
+    "CallEndEvent": "embedmux._events",
+    "CallStartEvent": "embedmux._events",
     "CircuitEvent": "embedmux._events",
     "Client": "embedmux._client",
     "ClientStats": "embedmux._stats",
     "ConfigError": "embedmux._exceptions",
     "ConnectionError": "embedmux._exceptions",
+    "DEFAULT_PRICES": "embedmux._pricing",
     "EmbeddingResult": "embedmux._types",
     "EmbeddingSpace": "embedmux._types",
     "EmbedmuxError": "embedmux._exceptions",
@@ -67,11 +70,14 @@ __all__ = [
     "Cache",
     "CacheEvent",
     "CacheStats",
+    "CallEndEvent",
+    "CallStartEvent",
     "CircuitEvent",
     "Client",
     "ClientStats",
     "ConfigError",
     "ConnectionError",
+    "DEFAULT_PRICES",
     "EmbeddingResult",
     "EmbeddingSpace",
     "EmbedmuxError",
@@ -117,6 +123,8 @@ if TYPE_CHECKING:
     )
     from embedmux._events import (
         CacheEvent,
+        CallEndEvent,
+        CallStartEvent,
         CircuitEvent,
         FallbackEvent,
         Hooks,
@@ -145,6 +153,7 @@ if TYPE_CHECKING:
         OptimizationConfig,
     )
     from embedmux._pricing import (
+        DEFAULT_PRICES,
         PriceTable,
         estimate_cost,
     )
