@@ -169,6 +169,14 @@ def test_empty_hooks_are_falsy_and_cheap() -> None:
     assert repr(hooks) == "Hooks(on_cache=1)"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_hook_of_any_kind_makes_hooks_truthy(kind: str) -> None:
+    """Truthiness (what the pipeline checks before building events) sees every kind."""
+    hooks = Hooks()
+    getattr(hooks, kind).append(print)
+    assert hooks
+
+
 def test_hook_added_during_emit_is_not_called_for_that_event() -> None:
     """A hook registering another hook does not make emit loop."""
     calls: list[str] = []

@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_PRICES",
     "AllProvidersFailedError",
     "AuthenticationError",
     "AzureOpenAIProvider",
@@ -77,7 +78,6 @@ __all__ = [
     "ClientStats",
     "ConfigError",
     "ConnectionError",
-    "DEFAULT_PRICES",
     "EmbeddingResult",
     "EmbeddingSpace",
     "EmbedmuxError",

@@ -207,7 +207,16 @@ class Hooks:
         return estimate_cost(model, prompt_tokens, self.prices)
 
     def __bool__(self) -> bool:
-        return any(getattr(self, kind) for kind in KINDS)
+        return bool(
+            self.on_request
+            or self.on_response
+            or self.on_retry
+            or self.on_fallback
+            or self.on_cache
+            or self.on_circuit
+            or self.on_call_start
+            or self.on_call_end
+        )
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(getattr(self, k))}" for k in KINDS if getattr(self, k))
@@ -231,7 +240,7 @@ class Hooks:
         except Exception:
             logger.exception("hook %s failed on %s", _name(hook), type(event).__name__)
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             self._schedule(hook, event, result)
 
     def _schedule(self, hook: Callable[..., object], event: Event, result: Awaitable[Any]) -> None:

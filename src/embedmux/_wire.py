@@ -90,7 +90,7 @@ def assemble(
         return np.empty((0, dimensions or 0), dtype=np.float32)
     dim = dimensions if dimensions is not None else len(items[0][1])
     out = np.empty((expected, dim), dtype=np.float32)
-    seen = np.zeros(expected, dtype=bool)
+    seen = bytearray(expected)
     for index, vector in items:
         if not 0 <= index < expected or seen[index]:
             raise ResponseError(f"{provider}: bad or repeated index {index}", provider=provider)
@@ -100,7 +100,7 @@ def assemble(
                 provider=provider,
             )
         out[index] = vector
-        seen[index] = True
+        seen[index] = 1
     if not np.isfinite(out).all():
         bad = sorted({int(i) for i in np.argwhere(~np.isfinite(out))[:, 0]})
         raise ResponseError(f"{provider}: non-finite values in vectors {bad}", provider=provider)

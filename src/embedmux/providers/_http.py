@@ -93,6 +93,7 @@ class HTTPProvider:
         self._known_dimensions = dimensions or self.native_dimensions.get(model)
         self._name = name
         self._space_model = space or model
+        self._space: EmbeddingSpace | None = None
         self.optimization = optimization or OptimizationConfig.for_provider(self.profile)
         self._pipeline = Pipeline(self.optimization, provider=name, model=model)
         self._transport = transport
@@ -116,7 +117,10 @@ class HTTPProvider:
 
     @property
     def space(self) -> EmbeddingSpace:
-        return EmbeddingSpace.of(self._space_model, self.dimensions)
+        space = self._space
+        if space is None or space.dimensions != self._known_dimensions:
+            space = self._space = EmbeddingSpace.of(self._space_model, self._known_dimensions)
+        return space
 
     async def embed(
         self, texts: Sequence[str], *, input_type: InputType = "document"
