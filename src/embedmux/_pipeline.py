@@ -85,7 +85,13 @@ class Pipeline:
             usage=Usage(truncated=prepared.truncated),
         )
         workers = min(cfg.max_concurrency, len(batches))
-        if workers == 1:  # one batch (a query) or no concurrency: no task machinery
+        if len(batches) == 1:  # a query, or a small call: as few frames as possible
+            try:
+                async with self._slots:
+                    state.results[0] = await self._run_batch(batches[0], state, send)
+            except ProviderError as e:
+                state.error = e
+        elif workers == 1:  # no concurrency: no task machinery
             await self._worker(state, send)
         else:
             async with asyncio.TaskGroup() as group:
@@ -151,7 +157,14 @@ class Pipeline:
             )
         started = time.perf_counter()
         try:
-            reply = await self._send_with_deadline(send, state.texts[batch.start : batch.stop])
+            try:  # an overall deadline: a stalled server never hangs a call
+                async with asyncio.timeout(self.config.timeout_seconds):
+                    reply = await send(state.texts[batch.start : batch.stop])
+            except builtins.TimeoutError:
+                raise TimeoutError(
+                    f"{self.provider}: no answer within {self.config.timeout_seconds}s",
+                    provider=self.provider,
+                ) from None
         except ProviderError as e:
             if isinstance(e, RateLimitError):
                 usage.rate_limited += 1
@@ -188,17 +201,6 @@ class Pipeline:
             reply.prompt_tokens if reply.prompt_tokens is not None else batch.tokens
         )
         return reply
-
-    async def _send_with_deadline(self, send: SendBatch, texts: list[str]) -> BatchReply:
-        """``send`` under an overall deadline: a stalled server never hangs a call."""
-        try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                return await send(texts)
-        except builtins.TimeoutError:
-            raise TimeoutError(
-                f"{self.provider}: no answer within {self.config.timeout_seconds}s",
-                provider=self.provider,
-            ) from None
 
     def _assemble(self, results: Sequence[FloatArray | None]) -> FloatArray:
         parts = [r for r in results if r is not None]
