@@ -466,6 +466,8 @@ def test_spawned_process_prints_url_and_is_driven_over_admin_routes() -> None:
             assert embed(c, "x").status_code == 500
             assert proc.configure(rpm=1)["rpm"] == 1
             assert embed(c, "x").status_code == 429
+        # vendor formats that live in their own files are known to the child too
+        assert proc.configure(vendors=["openai", "mistral"])["vendors"] == ["openai", "mistral"]
         stats = proc.stats()
         assert (stats.requests, stats.server_errors, stats.rate_limited) == (3, 1, 1)
         proc.reset()

@@ -1158,4 +1158,8 @@ def main(argv: list[str] | None = None) -> None:
 import embedmux.testing._mistral  # noqa: E402, F401
 
 if __name__ == "__main__":
-    main()
+    # Run the package's copy of this module: the one vendor formats registered into
+    # (``python -m`` executes this file a second time as ``__main__``).
+    from embedmux.testing.fake_server import main as _main
+
+    _main()
