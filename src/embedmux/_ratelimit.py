@@ -2,7 +2,7 @@
 pause after a 429, and back-pressure from the server's ``x-ratelimit-*`` headers.
 
 The buckets are aiolimiter leaky buckets running at ``RATE_LIMIT_HEADROOM`` of
-the configured rate and holding a tenth of a second of quota, so the client
+the configured rate and holding a twentieth of a second of quota, so the client
 never bursts much more than one request; the TPM bucket starts full, so a
 corpus is paced from its first request (a query's few tokens wait
 microseconds). The TPM bucket is charged with each request's *estimated*
