@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -85,6 +86,23 @@ async def test_token_provider_is_called_per_request() -> None:
     sent = sorted(c.request.headers["authorization"] for c in route.calls)
     assert sent == ["Bearer tok-0", "Bearer tok-1"]
     assert all("api-key" not in c.request.headers for c in route.calls)
+
+
+@respx.mock
+async def test_hanging_token_provider_times_out() -> None:
+    """A token provider that never returns costs timeout_seconds, then a TimeoutError (the
+    sender's deadline does not cover it); nothing is sent."""
+    route = respx.post(URL).mock(side_effect=_reply)
+
+    async def token() -> str:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    cfg = _fast(timeout_seconds=0.05, max_retries=0)
+    async with _provider(api_key=None, token_provider=token, optimization=cfg) as provider:
+        with pytest.raises(embedmux.TimeoutError, match="token_provider gave no token"):
+            await provider.embed(["a"])
+    assert not route.called
 
 
 @respx.mock

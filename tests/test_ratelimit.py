@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from embedmux import _constants as C
-from embedmux._ratelimit import RateLimiter, header_pause, parse_reset
+from embedmux._ratelimit import RateLimiter, Reservation, header_pause, parse_reset
 from tests.virtual_time import run_virtual
 
 
@@ -153,7 +153,7 @@ def test_calibration_learns_from_reported_usage() -> None:
     async def scenario() -> tuple[int, float]:
         limiter = RateLimiter(rpm=None, tpm=6000)
         reservation = await limiter.acquire(100)
-        await limiter.settle(reservation, 50)
+        limiter.settle(reservation, 50)
         return (await limiter.acquire(100)).charged, limiter.calibration
 
     charged, calibration = run_virtual(scenario())
@@ -167,7 +167,7 @@ def test_under_charged_request_pays_its_debt() -> None:
     async def scenario() -> float:
         limiter = RateLimiter(rpm=None, tpm=600, headroom=1.0)  # 10 tokens/s
         reservation = await limiter.acquire(10)
-        return await limiter.settle(reservation, 30)
+        return await limiter.pay(limiter.settle(reservation, 30))
 
     assert run_virtual(scenario()) == pytest.approx(2.0, abs=0.05)
 
@@ -175,9 +175,41 @@ def test_under_charged_request_pays_its_debt() -> None:
 def test_unknown_usage_changes_nothing() -> None:
     """Without a reported count, calibration stays 1.0 and nothing is charged."""
 
-    async def scenario() -> tuple[float, float]:
+    async def scenario() -> tuple[int, float]:
         limiter = RateLimiter(rpm=None, tpm=600)
         reservation = await limiter.acquire(5)
-        return await limiter.settle(reservation, None), limiter.calibration
+        return limiter.settle(reservation, None), limiter.calibration
 
-    assert run_virtual(scenario()) == (0.0, 1.0)
+    assert run_virtual(scenario()) == (0, 1.0)
+
+
+def test_try_acquire_only_when_nothing_can_hold_the_request_back() -> None:
+    """Without buckets and outside a pause the reservation comes at once, counted like an
+    awaited one; a bucket or a pause in force means ``None`` (the caller awaits acquire)."""
+
+    async def scenario() -> tuple[Reservation | None, ...]:
+        free = RateLimiter(rpm=None, tpm=None)
+        first = free.try_acquire(10)
+        free.pause(1.0)
+        paused = free.try_acquire(10)
+        await asyncio.sleep(1.0 + C.PAUSE_JITTER_SECONDS)
+        after = free.try_acquire(10)
+        limited = RateLimiter(rpm=60, tpm=None).try_acquire(10)
+        return first, paused, after, limited
+
+    first, paused, after, limited = run_virtual(scenario())
+    assert first is not None
+    assert (first.charged, first.waited, first.sent_mark) == (10, 0, (1, 10))
+    assert paused is None
+    assert limited is None
+    assert after is not None
+    assert after.sent_mark == (2, 20)
+
+
+def test_settle_owes_nothing_without_a_tpm_bucket() -> None:
+    """Calibration is learned either way; only a TPM bucket is owed an under-charge."""
+    unlimited = RateLimiter(rpm=None, tpm=None)
+    reservation = unlimited.try_acquire(10)
+    assert reservation is not None
+    assert unlimited.settle(reservation, 30) == 0
+    assert unlimited.calibration == 3.0

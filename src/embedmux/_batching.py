@@ -31,6 +31,9 @@ def plan_batches(
     """
     if max_batch_size < 1 or max_batch_tokens < 1:
         raise ValueError("max_batch_size and max_batch_tokens must be >= 1")
+    inputs = len(token_counts)
+    if 0 < inputs <= max_batch_size and (total := sum(token_counts)) <= max_batch_tokens:
+        return [Batch(0, inputs, total)]  # a query or a small call: no loop
     batches: list[Batch] = []
     start, tokens = 0, 0
     for i, n in enumerate(token_counts):
@@ -40,6 +43,6 @@ def plan_batches(
             batches.append(Batch(start, i, tokens))
             start, tokens = i, 0
         tokens += n
-    if len(token_counts) > start:
-        batches.append(Batch(start, len(token_counts), tokens))
+    if inputs > start:
+        batches.append(Batch(start, inputs, tokens))
     return batches

@@ -11,7 +11,6 @@ the error then names every input that got no vector (``failed_indices``).
 from __future__ import annotations
 
 import asyncio
-import builtins
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from embedmux._exceptions import (
     ProviderError,
     RateLimitError,
     ResponseError,
-    TimeoutError,
     failed_indices_note,
 )
 from embedmux._optimization import OptimizationConfig
@@ -146,8 +144,8 @@ class Pipeline:
     async def _attempt(
         self, batch: Batch, state: _CallState, send: SendBatch, attempt: int
     ) -> BatchReply:
-        usage = state.usage
-        reservation = await self.limiter.acquire(batch.tokens)
+        usage, limiter = state.usage, self.limiter
+        reservation = limiter.try_acquire(batch.tokens) or await limiter.acquire(batch.tokens)
         usage.throttle_wait_seconds += reservation.waited
         usage.requests += 1
         hooks = _emit.active()
@@ -155,51 +153,32 @@ class Pipeline:
             hooks.emit(
                 RequestEvent(self.provider, batch.size, batch.tokens, attempt, reservation.waited)
             )
-        started = time.perf_counter()
-        try:
-            try:  # an overall deadline: a stalled server never hangs a call
-                async with asyncio.timeout(self.config.timeout_seconds):
-                    reply = await send(state.texts[batch.start : batch.stop])
-            except builtins.TimeoutError:
-                raise TimeoutError(
-                    f"{self.provider}: no answer within {self.config.timeout_seconds}s",
-                    provider=self.provider,
-                ) from None
+            started = time.perf_counter()
+        try:  # the sender enforces timeout_seconds: a stalled server never hangs a call
+            reply = await send(state.texts[batch.start : batch.stop])
         except ProviderError as e:
             if isinstance(e, RateLimitError):
                 usage.rate_limited += 1
                 hint = e.retry_after
-                self.limiter.pause(hint if hint is not None else self.config.retry_delay_ms / 1000)
+                limiter.pause(hint if hint is not None else self.config.retry_delay_ms / 1000)
             if hooks:
+                latency = time.perf_counter() - started
+                error = type(e).__name__
                 hooks.emit(
                     ResponseEvent(
-                        self.provider,
-                        e.status_code,
-                        batch.size,
-                        None,
-                        time.perf_counter() - started,
-                        None,
-                        type(e).__name__,
+                        self.provider, e.status_code, batch.size, None, latency, None, error
                     )
                 )
             raise
+        tokens = reply.prompt_tokens
         if hooks:
-            cost = hooks.cost(self.model, reply.prompt_tokens or batch.tokens)
-            hooks.emit(
-                ResponseEvent(
-                    self.provider,
-                    200,
-                    batch.size,
-                    reply.prompt_tokens,
-                    time.perf_counter() - started,
-                    cost,
-                )
-            )
-        self.limiter.observe(reply.headers, reservation)
-        usage.throttle_wait_seconds += await self.limiter.settle(reservation, reply.prompt_tokens)
-        usage.prompt_tokens += (
-            reply.prompt_tokens if reply.prompt_tokens is not None else batch.tokens
-        )
+            latency = time.perf_counter() - started
+            cost = hooks.cost(self.model, tokens or batch.tokens)
+            hooks.emit(ResponseEvent(self.provider, 200, batch.size, tokens, latency, cost))
+        limiter.observe(reply.headers, reservation)
+        if debt := limiter.settle(reservation, tokens):
+            usage.throttle_wait_seconds += await limiter.pay(debt)
+        usage.prompt_tokens += tokens if tokens is not None else batch.tokens
         return reply
 
     def _assemble(self, results: Sequence[FloatArray | None]) -> FloatArray:

@@ -155,6 +155,16 @@ class RateLimiter:
             self._paused_until = until
             self._jitter = min(C.PAUSE_JITTER_SECONDS, C.PAUSE_JITTER_FRACTION * seconds)
 
+    def try_acquire(self, estimated_tokens: int) -> Reservation | None:
+        """The reservation at once when nothing can hold the request back (no bucket, no
+        pause in force); else ``None``, and the caller awaits ``acquire``. Saves the
+        unlimited path a coroutine per request."""
+        if self._rpm is not None or self._tpm is not None:
+            return None
+        if self._paused_until and self._paused_until > asyncio.get_running_loop().time():
+            return None
+        return self._reserve(estimated_tokens, 0.0)
+
     async def acquire(self, estimated_tokens: int) -> Reservation:
         """Wait for the pause, an RPM slot and the request's (calibrated) tokens."""
         loop = asyncio.get_running_loop()
@@ -166,18 +176,30 @@ class RateLimiter:
         charged = math.ceil(estimated_tokens * self.calibration)
         if self._tpm:
             await self._tpm.acquire(charged)
+        return self._reserve(estimated_tokens, loop.time() - start, charged)
+
+    def _reserve(
+        self, estimated_tokens: int, waited: float, charged: int | None = None
+    ) -> Reservation:
+        if charged is None:
+            charged = math.ceil(estimated_tokens * self.calibration)
         self._sent_requests += 1
         self._sent_tokens += charged
         mark = (self._sent_requests, self._sent_tokens)
-        return Reservation(estimated_tokens, charged, loop.time() - start, mark)
+        return Reservation(estimated_tokens, charged, waited, mark)
 
-    async def settle(self, reservation: Reservation, actual_tokens: int | None) -> float:
-        """Learn from the server's token count; pay any under-charge. Returns seconds waited."""
+    def settle(self, reservation: Reservation, actual_tokens: int | None) -> int:
+        """Learn from the server's token count. Returns the under-charge the TPM bucket
+        is still owed (0 without one): ``await pay(debt)`` before the next request."""
         if actual_tokens is None:
-            return 0.0
+            return 0
         self._estimated_total += reservation.estimated
         self._actual_total += actual_tokens
         debt = actual_tokens - reservation.charged
+        return debt if debt > 0 and self._tpm else 0
+
+    async def pay(self, debt: int) -> float:
+        """Charge ``debt`` tokens to the TPM bucket; returns the seconds waited."""
         if debt <= 0 or not self._tpm:
             return 0.0
         loop = asyncio.get_running_loop()

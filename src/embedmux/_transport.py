@@ -11,13 +11,17 @@ and body. ``Sender`` is exactly that, with two implementations:
 - ``HttpxSender`` (``transport="httpx"``, or whenever an ``httpx`` transport is
   injected: respx, ``httpx.MockTransport``, a proxy or custom TLS set-up).
 
-Both raise ``SendError`` for a request that got no HTTP answer; the
-provider maps it (with its name, secrets redacted) to embedmux's exceptions.
+Both raise ``SendError`` for a request that got no HTTP answer, and they own
+the request's deadline: ``timeout_seconds`` bounds the whole request (pool
+wait, connect, send, the last byte of the answer), so a stalled or dribbling
+server never hangs a call. The provider maps ``SendError`` (with its name,
+secrets redacted) to embedmux's exceptions.
 A sender's pool belongs to the event loop it was built in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 from collections.abc import Mapping
@@ -96,6 +100,8 @@ class HttpxSender:
 
         size = config.connection_pool_size
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        # httpx times each phase (connect, each read...); the deadline bounds their sum
+        self._deadline = config.timeout_seconds
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=default_headers(config),
@@ -108,7 +114,10 @@ class HttpxSender:
         import httpx
 
         try:
-            response = await self._client.post(path, content=body, headers=headers)
+            async with asyncio.timeout(self._deadline):
+                response = await self._client.post(path, content=body, headers=headers)
+        except builtins.TimeoutError:
+            raise SendError(f"no answer within {self._deadline}s", timed_out=True) from None
         except httpx.TransportError as e:
             raise SendError(
                 f"{type(e).__name__}: {e}", timed_out=isinstance(e, httpx.TimeoutException)
@@ -123,7 +132,8 @@ class AiohttpSender:
     """aiohttp's ``ClientSession``: no cookie jar (an API client has no use for one), one
     pool of ``connection_pool_size`` connections. Build it inside the event loop that uses it.
 
-    The proxy comes from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``, netrc), as
+    ``ClientTimeout(total=timeout_seconds)`` is the request's deadline. The proxy comes
+    from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``, netrc), as
     with httpx, but is looked up once here: aiohttp's ``trust_env`` looks it up again in
     a worker thread on every request, which cost about a fifth of a single-input call.
     """
@@ -134,6 +144,7 @@ class AiohttpSender:
         from yarl import URL
 
         self._base_url = base_url.rstrip("/")
+        self._deadline = config.timeout_seconds
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.connection_pool_size, limit_per_host=0),
             headers=default_headers(config),
@@ -154,8 +165,8 @@ class AiohttpSender:
                 url, data=body, headers=headers, proxy=proxy, proxy_auth=auth
             ) as r:
                 return Reply(r.status, r.headers, await r.read())
-        except builtins.TimeoutError as e:  # aiohttp's own deadline (ServerTimeoutError too)
-            raise SendError(f"{type(e).__name__}: {e}", timed_out=True) from None
+        except builtins.TimeoutError:  # the deadline (aiohttp's ServerTimeoutError too)
+            raise SendError(f"no answer within {self._deadline}s", timed_out=True) from None
         except (aiohttp.ClientError, OSError) as e:
             raise SendError(f"{type(e).__name__}: {e}", timed_out=False) from None
 

@@ -7,11 +7,13 @@ refreshes it; azure-identity stays an optional, caller-side dependency).
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from embedmux._exceptions import ConfigError
+from embedmux._exceptions import ConfigError, TimeoutError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import openai_request_body
@@ -88,7 +90,15 @@ class AzureOpenAIProvider(HTTPProvider):
 
     async def _auth_headers(self) -> dict[str, str]:
         if self._token_provider is not None:
-            token = await self._token_provider()
+            deadline = self.optimization.timeout_seconds  # the sender's does not cover this
+            try:
+                async with asyncio.timeout(deadline):
+                    token = await self._token_provider()
+            except builtins.TimeoutError:
+                raise TimeoutError(
+                    f"{self._name}: token_provider gave no token within {deadline}s",
+                    provider=self._name,
+                ) from None
             return {"authorization": f"Bearer {token}"}
         return {"api-key": self._secret()}
 
