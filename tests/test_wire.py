@@ -64,6 +64,10 @@ def test_items_are_reordered_by_index() -> None:
             r"non-finite values in vectors \[0\]",
         ),
         (
+            [{"index": 0, "embedding": [1.0, 2.0]}, {"index": 1, "embedding": [float("-inf"), 0]}],
+            r"non-finite values in vectors \[1\]",
+        ),
+        (
             [{"index": 0, "embedding": "not base64!"}, {"index": 1, "embedding": [1.0, 2.0]}],
             "bad base64",
         ),
@@ -74,6 +78,15 @@ def test_untrustworthy_responses_raise(items: list[dict[str, Any]], match: str) 
     """Short, wrong-length, repeated, out-of-range, NaN or malformed vectors never pass."""
     with pytest.raises(ResponseError, match=match):
         parse_openai_response(_body(items), expected=2, dimensions=None, provider="p")
+
+
+def test_huge_finite_values_pass() -> None:
+    """Values whose squares overflow float32 are still finite: the quick finiteness check
+    falls back to the exact one instead of rejecting them."""
+    big = float(np.finfo(np.float32).max)
+    body = _body([{"index": 0, "embedding": [big, -big]}])
+    parsed = parse_openai_response(body, expected=1, dimensions=None, provider="p")
+    assert parsed.vectors.tolist() == [[big, -big]]
 
 
 def test_configured_dimensions_are_enforced() -> None:

@@ -134,10 +134,14 @@ class Client:
         items = check_texts(texts)
         if input_type not in INPUT_TYPES:
             raise InputError(f"input_type must be one of {INPUT_TYPES}, got {input_type!r}")
-        unique, inverse = deduplicate(items)
-        token = _emit.current_hooks.set(self.hooks)
+        unique, inverse = deduplicate(items) if len(items) > 1 else (items, [])
+        hooks = self.hooks
+        token = _emit.current_hooks.set(hooks)
         try:
-            result = await self._observed(unique, input_type, len(items))
+            if hooks.on_call_start or hooks.on_call_end:
+                result = await self._observed(unique, input_type, len(items))
+            else:  # one coroutine frame less on every call nobody observes
+                result = await self._embed_unique(unique, input_type)
         finally:
             _emit.current_hooks.reset(token)
         if len(unique) != len(items):
@@ -168,10 +172,8 @@ class Client:
     async def _observed(
         self, texts: list[str], input_type: InputType, inputs: int
     ) -> EmbeddingResult:
-        """``_embed_unique`` between a CallStartEvent and a CallEndEvent (when anyone listens)."""
+        """``_embed_unique`` between a CallStartEvent and a CallEndEvent."""
         hooks = self.hooks
-        if not (hooks.on_call_start or hooks.on_call_end):
-            return await self._embed_unique(texts, input_type)
         chain = tuple((p.name, p.model) for p in self._chain)
         hooks.emit(CallStartEvent(inputs, len(texts), input_type, chain))
         started = time.perf_counter()
@@ -199,6 +201,7 @@ class Client:
 
     async def _embed_unique(self, texts: list[str], input_type: InputType) -> EmbeddingResult:
         causes: dict[str, BaseException] = {}
+        embed_with = self._provider_embed if self._cache is None else self._embed_with
         for provider in self._chain:
             breaker = self._chain.breaker(provider)
             if not breaker.allows():
@@ -207,7 +210,7 @@ class Client:
                 )
                 continue
             try:
-                result = await self._embed_with(provider, texts, input_type)
+                result = await embed_with(provider, texts, input_type)
             except ProviderError as e:
                 if not e.fallback:
                     raise
@@ -235,7 +238,7 @@ class Client:
         self, provider: Provider, texts: list[str], input_type: InputType
     ) -> EmbeddingResult:
         """One provider's attempt at the whole call: cached vectors plus the misses embedded."""
-        if self._cache is None or not texts:
+        if self._cache is None or not texts:  # (no cache: _embed_unique skips this frame)
             return await self._provider_embed(provider, texts, input_type)
         paid: list[EmbeddingResult] = []
         if provider.dimensions is None:

@@ -225,23 +225,19 @@ class Hooks:
     def emit(self, event: Event) -> None:
         """Call every hook of the event's kind; a failing hook is logged, never raised."""
         hooks = getattr(self, _KIND[type(event)])
-        if hooks:
-            for hook in tuple(hooks):
-                self._call(hook, event)
+        for hook in tuple(hooks) if hooks else ():
+            try:
+                result = hook(event)
+            except Exception:
+                logger.exception("hook %s failed on %s", _name(hook), type(event).__name__)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                self._schedule(hook, event, result)
 
     async def drain(self) -> None:
         """Wait for the async hooks scheduled so far (their errors are logged)."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _call(self, hook: Callable[[Any], object], event: Event) -> None:
-        try:
-            result = hook(event)
-        except Exception:
-            logger.exception("hook %s failed on %s", _name(hook), type(event).__name__)
-            return
-        if result is not None and inspect.isawaitable(result):
-            self._schedule(hook, event, result)
 
     def _schedule(self, hook: Callable[..., object], event: Event, result: Awaitable[Any]) -> None:
         try:

@@ -84,11 +84,13 @@ class Pipeline:
         )
         workers = min(cfg.max_concurrency, len(batches))
         if len(batches) == 1:  # a query, or a small call: as few frames as possible
+            await self._slots.acquire()  # (not ``async with``: two coroutines less)
             try:
-                async with self._slots:
-                    state.results[0] = await self._run_batch(batches[0], state, send)
+                state.results[0] = await self._run_batch(batches[0], state, send)
             except ProviderError as e:
                 state.error = e
+            finally:
+                self._slots.release()
         elif workers == 1:  # no concurrency: no task machinery
             await self._worker(state, send)
         else:
@@ -103,14 +105,16 @@ class Pipeline:
         for position, batch in state.batches:
             if state.error is not None:
                 return
+            await self._slots.acquire()
             try:
-                async with self._slots:
-                    state.results[position] = await self._run_batch(batch, state, send)
+                state.results[position] = await self._run_batch(batch, state, send)
             except ProviderError as e:
                 if e.index is not None:
                     e.index += batch.start  # the server counted within the batch
                 state.error = state.error or e
                 return
+            finally:
+                self._slots.release()
 
     async def _run_batch(self, batch: Batch, state: _CallState, send: SendBatch) -> FloatArray:
         try:

@@ -57,6 +57,10 @@ class PriceTable:
     """USD per 1M input tokens per model; immutable, change by copying with ``with_prices``."""
 
     usd_per_million: Mapping[str, float] = field(default_factory=dict)
+    #: model id as asked -> price, filled on lookup (every response is priced)
+    _by_model: dict[str, float | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         prices = {normalise_model(m): _check_price(m, p) for m, p in self.usd_per_million.items()}
@@ -76,7 +80,11 @@ class PriceTable:
         """USD per 1M tokens for ``model``; 0.0 when ``local``; ``None`` when unknown."""
         if local:
             return 0.0
-        return self.usd_per_million.get(normalise_model(model))
+        try:
+            return self._by_model[model]
+        except KeyError:
+            price = self._by_model[model] = self.usd_per_million.get(normalise_model(model))
+            return price
 
     def cost(self, model: str, prompt_tokens: int, *, local: bool = False) -> float | None:
         """Estimated USD for ``prompt_tokens`` tokens of ``model``, ``None`` when unknown."""

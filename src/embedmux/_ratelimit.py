@@ -29,6 +29,10 @@ logger = logging.getLogger("embedmux")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_HEADER_KEYS = tuple(
+    (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}", f"x-ratelimit-reset-{kind}")
+    for kind in ("requests", "tokens")
+)
 
 
 def parse_reset(value: str) -> float | None:
@@ -60,9 +64,11 @@ def header_pause(
     """
     pause = 0.0
     later_requests, later_tokens = sent_since
-    for kind, need in (("requests", 1 + later_requests), ("tokens", tokens + later_tokens)):
-        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-        limit = headers.get(f"x-ratelimit-limit-{kind}")
+    for (remaining_key, limit_key, reset_key), need in zip(
+        _HEADER_KEYS, (1 + later_requests, tokens + later_tokens), strict=True
+    ):
+        remaining = headers.get(remaining_key)
+        limit = headers.get(limit_key)
         if remaining is None or limit is None:
             continue
         try:
@@ -72,7 +78,7 @@ def header_pause(
         if left >= need or per_minute <= 0:
             continue
         wait = (need - left) / (per_minute / 60.0)
-        reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}", ""))
+        reset = parse_reset(headers.get(reset_key, ""))
         pause = max(pause, min(wait, reset) if reset is not None else wait)
     return min(pause, C.MAX_RETRY_AFTER_SECONDS)
 
@@ -135,15 +141,14 @@ class RateLimiter:
         self._jitter = 0.0
         self._estimated_total = 0
         self._actual_total = 0
+        self._calibration = 1.0
         self._sent_requests = 0
         self._sent_tokens = 0
 
     @property
     def calibration(self) -> float:
         """Reported tokens per estimated token, learned from responses (1.0 until known)."""
-        if self._estimated_total == 0 or self._actual_total == 0:
-            return 1.0
-        return min(5.0, max(0.2, self._actual_total / self._estimated_total))
+        return self._calibration
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this provider for ``seconds``; each waiter adds its own
@@ -173,7 +178,7 @@ class RateLimiter:
             await asyncio.sleep(left + self._rng.uniform(0, self._jitter))
         if self._rpm:
             await self._rpm.acquire(1)
-        charged = math.ceil(estimated_tokens * self.calibration)
+        charged = math.ceil(estimated_tokens * self._calibration)
         if self._tpm:
             await self._tpm.acquire(charged)
         return self._reserve(estimated_tokens, loop.time() - start, charged)
@@ -182,7 +187,7 @@ class RateLimiter:
         self, estimated_tokens: int, waited: float, charged: int | None = None
     ) -> Reservation:
         if charged is None:
-            charged = math.ceil(estimated_tokens * self.calibration)
+            charged = math.ceil(estimated_tokens * self._calibration)
         self._sent_requests += 1
         self._sent_tokens += charged
         mark = (self._sent_requests, self._sent_tokens)
@@ -195,6 +200,8 @@ class RateLimiter:
             return 0
         self._estimated_total += reservation.estimated
         self._actual_total += actual_tokens
+        if self._actual_total and self._estimated_total:  # a fifth to five times the estimate
+            self._calibration = min(5.0, max(0.2, self._actual_total / self._estimated_total))
         debt = actual_tokens - reservation.charged
         return debt if debt > 0 and self._tpm else 0
 

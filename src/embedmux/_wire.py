@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ def assemble(
             )
         out[index] = vector
         seen[index] = 1
-    if not np.isfinite(out).all():
+    # A finite sum of squares proves every value finite (squares cannot cancel), in one
+    # BLAS pass without a temporary; only when it is not finite (or overflows) look closer.
+    if not math.isfinite(np.vdot(out, out)) and not np.isfinite(out).all():
         bad = sorted({int(i) for i in np.argwhere(~np.isfinite(out))[:, 0]})
         raise ResponseError(f"{provider}: non-finite values in vectors {bad}", provider=provider)
     return out
