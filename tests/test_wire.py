@@ -80,6 +80,24 @@ def test_untrustworthy_responses_raise(items: list[dict[str, Any]], match: str) 
         parse_openai_response(_body(items), expected=2, dimensions=None, provider="p")
 
 
+@pytest.mark.parametrize("n", [2, 12])  # below and above assemble's bulk-check size
+def test_large_responses_are_checked_like_small_ones(n: int) -> None:
+    """Shuffled items land in their rows; a repeated index or a short vector is named,
+    whatever the response size."""
+    rows = [[float(i), 1.0] for i in range(n)]
+    items = [{"index": i, "embedding": _b64(rows[i])} for i in range(n)]
+    shuffled = items[1::2] + items[::2]
+    parsed = parse_openai_response(_body(shuffled), expected=n, dimensions=None, provider="p")
+    np.testing.assert_array_equal(parsed.vectors, np.asarray(rows, dtype=np.float32))
+
+    repeated = [*items[:-1], {"index": 0, "embedding": _b64(rows[0])}]
+    with pytest.raises(ResponseError, match="repeated index 0"):
+        parse_openai_response(_body(repeated), expected=n, dimensions=None, provider="p")
+    short = [*items[:-1], {"index": n - 1, "embedding": _b64([1.0])}]
+    with pytest.raises(ResponseError, match=f"vector {n - 1} has 1 dimensions, expected 2"):
+        parse_openai_response(_body(short), expected=n, dimensions=None, provider="p")
+
+
 def test_huge_finite_values_pass() -> None:
     """Values whose squares overflow float32 are still finite: the quick finiteness check
     falls back to the exact one instead of rejecting them."""

@@ -41,10 +41,13 @@ class CircuitBreaker:
 
     def allows(self) -> bool:
         """True when a call may go to the provider now."""
-        return self.state != "open"
+        return self.opened_at is None or self.state != "open"
 
-    def record_success(self) -> None:
+    def record_success(self) -> bool:
+        """Close the breaker; True when it was not closed."""
+        was_open = self.opened_at is not None
         self.failures, self.opened_at = 0, None
+        return was_open
 
     def record_failure(self) -> None:
         self.failures += 1
@@ -80,6 +83,8 @@ class Chain:
                     )
         self.providers = list(providers)
         self.breakers = {p.name: breaker_for(p) for p in providers}
+        #: (provider, its breaker) in fallback order
+        self.links = [(p, self.breakers[p.name]) for p in providers]
         self.allow_mixed_spaces = allow_mixed_spaces
 
     def __iter__(self) -> Iterator[Provider]:

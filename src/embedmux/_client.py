@@ -202,8 +202,7 @@ class Client:
     async def _embed_unique(self, texts: list[str], input_type: InputType) -> EmbeddingResult:
         causes: dict[str, BaseException] = {}
         embed_with = self._provider_embed if self._cache is None else self._embed_with
-        for provider in self._chain:
-            breaker = self._chain.breaker(provider)
+        for provider, breaker in self._chain.links:
             if not breaker.allows():
                 causes[provider.name] = ProviderUnavailableError(
                     f"{provider.name}: circuit open after repeated failures", provider=provider.name
@@ -217,9 +216,8 @@ class Client:
                 self._record_failure(provider, e)
                 causes[provider.name] = e
                 continue
-            if breaker.state != "closed":
+            if breaker.record_success():
                 self.hooks.emit(CircuitEvent(provider.name, "closed"))
-            breaker.record_success()
             return result
         raise AllProvidersFailedError(causes)
 

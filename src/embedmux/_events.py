@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
-from embedmux._pricing import PriceTable, estimate_cost
+from embedmux._pricing import DEFAULT_PRICES, PriceTable
 
 logger = logging.getLogger("embedmux.hooks")
 
@@ -204,7 +204,7 @@ class Hooks:
 
     def cost(self, model: str, prompt_tokens: int) -> float | None:
         """Estimated USD for ``prompt_tokens`` of ``model`` by ``prices``; ``None`` if unknown."""
-        return estimate_cost(model, prompt_tokens, self.prices)
+        return (self.prices or DEFAULT_PRICES).cost(model, prompt_tokens)
 
     def __bool__(self) -> bool:
         return bool(

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,13 +36,12 @@ from embedmux._validation import PreparedInputs
 from embedmux._wire import FloatArray
 
 
-@dataclass(frozen=True, slots=True)
-class BatchReply:
+class BatchReply(NamedTuple):
     """What a provider's HTTP call returned for one batch."""
 
     vectors: FloatArray
     prompt_tokens: int | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 SendBatch = Callable[[list[str]], Awaitable[BatchReply]]
@@ -76,22 +77,24 @@ class Pipeline:
             max_batch_size=cfg.max_batch_size,
             max_batch_tokens=cfg.max_batch_tokens,
         )
+        usage = Usage(truncated=prepared.truncated)
+        if len(batches) == 1:  # a query, or a small call: no shared state, few frames
+            await self._slots.acquire()  # (not ``async with``: two coroutines less)
+            try:
+                vectors = await self._run_batch(batches[0], prepared.texts, usage, send)
+            except ProviderError as e:
+                raise self._with_failed_inputs(e, batches, [None]) from None
+            finally:
+                self._slots.release()
+            return vectors, usage
         state = _CallState(
             texts=prepared.texts,
             batches=iter(enumerate(batches)),
             results=[None] * len(batches),
-            usage=Usage(truncated=prepared.truncated),
+            usage=usage,
         )
         workers = min(cfg.max_concurrency, len(batches))
-        if len(batches) == 1:  # a query, or a small call: as few frames as possible
-            await self._slots.acquire()  # (not ``async with``: two coroutines less)
-            try:
-                state.results[0] = await self._run_batch(batches[0], state, send)
-            except ProviderError as e:
-                state.error = e
-            finally:
-                self._slots.release()
-        elif workers == 1:  # no concurrency: no task machinery
+        if workers == 1:  # no concurrency: no task machinery
             await self._worker(state, send)
         else:
             async with asyncio.TaskGroup() as group:
@@ -99,7 +102,7 @@ class Pipeline:
                     group.create_task(self._worker(state, send))
         if state.error is not None:
             raise self._with_failed_inputs(state.error, batches, state.results)
-        return self._assemble(state.results), state.usage
+        return self._assemble(state.results), usage
 
     async def _worker(self, state: _CallState, send: SendBatch) -> None:
         for position, batch in state.batches:
@@ -107,7 +110,9 @@ class Pipeline:
                 return
             await self._slots.acquire()
             try:
-                state.results[position] = await self._run_batch(batch, state, send)
+                state.results[position] = await self._run_batch(
+                    batch, state.texts, state.usage, send
+                )
             except ProviderError as e:
                 if e.index is not None:
                     e.index += batch.start  # the server counted within the batch
@@ -116,19 +121,22 @@ class Pipeline:
             finally:
                 self._slots.release()
 
-    async def _run_batch(self, batch: Batch, state: _CallState, send: SendBatch) -> FloatArray:
+    async def _run_batch(
+        self, batch: Batch, texts: list[str], usage: Usage, send: SendBatch
+    ) -> FloatArray:
         try:
-            reply = await self._attempt(batch, state, send, 1)
+            reply = await self._attempt(batch, texts, usage, send, 1)
         except ProviderError as e:
             if not (e.retryable and self.config.max_retries):
                 raise
-            reply = await self._retry(batch, state, send, e)
-        if reply.vectors.shape[0] != batch.size:  # providers check this; never trust blindly
+            reply = await self._retry(batch, texts, usage, send, e)
+        vectors = reply.vectors
+        if vectors.shape[0] != batch.stop - batch.start:  # providers check; never trust blindly
             raise ResponseError(f"{self.provider}: batch came back short", provider=self.provider)
-        return reply.vectors
+        return vectors
 
     async def _retry(
-        self, batch: Batch, state: _CallState, send: SendBatch, first: ProviderError
+        self, batch: Batch, texts: list[str], usage: Usage, send: SendBatch, first: ProviderError
     ) -> BatchReply:
         """Attempts 2+ under tenacity. The first attempt ran without it (tenacity's set-up
         costs about a fifth of a fast call); here it is replayed as tenacity's attempt 1, so
@@ -140,49 +148,51 @@ class Pipeline:
                     if attempt.retry_state.attempt_number == 1:
                         raise first
                     attempts += 1
-                    reply = await self._attempt(batch, state, send, attempts)
+                    reply = await self._attempt(batch, texts, usage, send, attempts)
         finally:
-            state.usage.retries += attempts - 1
+            usage.retries += attempts - 1
         return reply
 
     async def _attempt(
-        self, batch: Batch, state: _CallState, send: SendBatch, attempt: int
+        self, batch: Batch, texts: list[str], usage: Usage, send: SendBatch, attempt: int
     ) -> BatchReply:
-        usage, limiter = state.usage, self.limiter
-        reservation = limiter.try_acquire(batch.tokens) or await limiter.acquire(batch.tokens)
-        usage.throttle_wait_seconds += reservation.waited
+        start, stop, tokens = batch
+        limiter = self.limiter
+        reservation = limiter.try_acquire(tokens)
+        if reservation is None:
+            reservation = await limiter.acquire(tokens)
         usage.requests += 1
-        hooks = _emit.active()
-        if hooks:
+        usage.throttle_wait_seconds += reservation.waited
+        if (hooks := _emit.active()) is not None:
             hooks.emit(
-                RequestEvent(self.provider, batch.size, batch.tokens, attempt, reservation.waited)
+                RequestEvent(self.provider, stop - start, tokens, attempt, reservation.waited)
             )
             started = time.perf_counter()
         try:  # the sender enforces timeout_seconds: a stalled server never hangs a call
-            reply = await send(state.texts[batch.start : batch.stop])
+            reply = await send(texts[start:stop])
         except ProviderError as e:
             if isinstance(e, RateLimitError):
                 usage.rate_limited += 1
                 hint = e.retry_after
                 limiter.pause(hint if hint is not None else self.config.retry_delay_ms / 1000)
-            if hooks:
+            if hooks is not None:
                 latency = time.perf_counter() - started
                 error = type(e).__name__
                 hooks.emit(
                     ResponseEvent(
-                        self.provider, e.status_code, batch.size, None, latency, None, error
+                        self.provider, e.status_code, stop - start, None, latency, None, error
                     )
                 )
             raise
-        tokens = reply.prompt_tokens
-        if hooks:
+        reported = reply.prompt_tokens
+        if hooks is not None:
             latency = time.perf_counter() - started
-            cost = hooks.cost(self.model, tokens or batch.tokens)
-            hooks.emit(ResponseEvent(self.provider, 200, batch.size, tokens, latency, cost))
+            cost = hooks.cost(self.model, reported or tokens)
+            hooks.emit(ResponseEvent(self.provider, 200, stop - start, reported, latency, cost))
         limiter.observe(reply.headers, reservation)
-        if debt := limiter.settle(reservation, tokens):
+        if debt := limiter.settle(reservation, reported):
             usage.throttle_wait_seconds += await limiter.pay(debt)
-        usage.prompt_tokens += tokens if tokens is not None else batch.tokens
+        usage.prompt_tokens += reported if reported is not None else tokens
         return reply
 
     def _assemble(self, results: Sequence[FloatArray | None]) -> FloatArray:

@@ -19,7 +19,7 @@ import math
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiolimiter import AsyncLimiter
 
@@ -33,6 +33,7 @@ _HEADER_KEYS = tuple(
     (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}", f"x-ratelimit-reset-{kind}")
     for kind in ("requests", "tokens")
 )
+_REMAINING_REQUESTS, _REMAINING_TOKENS = (keys[0] for keys in _HEADER_KEYS)
 
 
 def parse_reset(value: str) -> float | None:
@@ -111,8 +112,7 @@ class _Bucket:
                 amount -= chunk
 
 
-@dataclass(slots=True)
-class Reservation:
+class Reservation(NamedTuple):
     """What one request was charged, so it can be settled against reported usage."""
 
     estimated: int
@@ -217,6 +217,8 @@ class RateLimiter:
     def observe(self, headers: Mapping[str, str], reservation: Reservation) -> None:
         """Hold back when ``x-ratelimit-*`` say the server's budget cannot take another
         request like the one just answered, on top of those sent since."""
+        if _REMAINING_REQUESTS not in headers and _REMAINING_TOKENS not in headers:
+            return  # the server does not say (a local or compatible server, often)
         requests, tokens = reservation.sent_mark
         since = (self._sent_requests - requests, self._sent_tokens - tokens)
         wait = header_pause(headers, tokens=reservation.charged, sent_since=since)

@@ -133,15 +133,19 @@ class StatsRecorder:
     def on_request(self, event: RequestEvent) -> None:
         """Count an attempt and its wait on the rate limiter."""
         with self._lock:
-            t = self._get(event.provider)
+            t = self._totals.get(event.provider) or self._get(event.provider)
             t.requests += 1
             t.throttle_wait_seconds += event.throttle_wait_s
 
     def on_response(self, event: ResponseEvent) -> None:
         """Count an attempt's outcome: inputs, tokens and cost, or its error."""
         with self._lock:
-            t = self._get(event.provider)
-            self._sample(t, event.latency_s)
+            t = self._totals.get(event.provider) or self._get(event.provider)
+            t.latency_count += 1
+            if len(t.latencies) < self._sample_size:
+                t.latencies.append(event.latency_s)
+            else:
+                self._sample(t, event.latency_s)
             if event.status_code == 429:
                 t.rate_limited += 1
             if event.error_type is not None:
@@ -188,11 +192,8 @@ class StatsRecorder:
         return totals
 
     def _sample(self, t: _Totals, latency: float) -> None:
-        """Reservoir sampling (algorithm R): a uniform sample of all latencies seen."""
-        t.latency_count += 1
-        if len(t.latencies) < self._sample_size:
-            t.latencies.append(latency)
-            return
+        """Reservoir sampling (algorithm R) once the sample is full (``on_response`` fills
+        it first): a uniform sample of all latencies seen."""
         slot = self._random.randrange(t.latency_count)
         if slot < self._sample_size:
             t.latencies[slot] = latency

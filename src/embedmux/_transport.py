@@ -25,8 +25,7 @@ import asyncio
 import builtins
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from embedmux._optimization import OptimizationConfig
 
@@ -34,8 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """An HTTP answer: status, case-insensitive headers, the (decompressed) body."""
 
     status: int

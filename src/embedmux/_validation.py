@@ -4,7 +4,7 @@ error names its index (or, when configured, the input is truncated and counted).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from embedmux._exceptions import InputError
 from embedmux._tokens import TokenCounter
@@ -41,8 +41,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return items
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedInputs:
+class PreparedInputs(NamedTuple):
     """Texts ready to send: token counts per input and how many were truncated."""
 
     texts: list[str]

@@ -224,7 +224,7 @@ async def _raw_loop(provider: Any, chunks: list[list[str]], concurrency: int) ->
     import numpy as np
 
     url = provider._base_url + provider._endpoint()
-    headers = await provider._auth_headers()
+    headers = await provider._request_headers()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
 

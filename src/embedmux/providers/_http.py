@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
@@ -163,9 +163,14 @@ class HTTPProvider:
         """Request path relative to the base URL (may carry a query)."""
         return "/embeddings"
 
-    async def _auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate a request (bearer token by default)."""
-        return {"authorization": f"Bearer {self._secret()}"} if self._api_key else {}
+    def _auth_headers(self) -> dict[str, str] | None:
+        """Headers that authenticate every request (a bearer token by default), built once.
+        ``None`` when they change per request: ``_token_headers`` is then awaited each time."""
+        return {"authorization": f"Bearer {self._secret()}"} if self._api_key is not None else {}
+
+    async def _token_headers(self) -> dict[str, str]:
+        """Per-request authentication, for a vendor whose ``_auth_headers`` is ``None``."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-request authentication")
 
     def _request_body(self, texts: Sequence[str], input_type: InputType) -> dict[str, Any]:
         return openai_request_body(texts, model=self._model, dimensions=self._requested_dimensions)
@@ -181,7 +186,20 @@ class HTTPProvider:
     # --- internals ---------------------------------------------------------------------
 
     def _secret(self) -> str:
-        return self._api_key.get_secret_value() if self._api_key else ""
+        return self._api_key.get_secret_value() if self._api_key is not None else ""
+
+    @cached_property
+    def _path(self) -> str:
+        return self._endpoint()
+
+    @cached_property
+    def _fixed_auth(self) -> dict[str, str] | None:
+        return self._auth_headers()  # shared by every request, never mutated
+
+    async def _request_headers(self) -> dict[str, str]:
+        """The authentication headers of the next request."""
+        fixed = self._fixed_auth
+        return fixed if fixed is not None else await self._token_headers()
 
     async def _load_counter(self) -> TokenCounter:
         self._counter = await asyncio.to_thread(counter_for, self._model)
@@ -190,7 +208,9 @@ class HTTPProvider:
     async def _send(self, texts: list[str], *, input_type: InputType) -> BatchReply:
         """One HTTP request for one batch; maps every failure to a ProviderError."""
         body = _json_bytes(self._request_body(texts, input_type))
-        headers = await self._auth_headers()
+        headers = self._fixed_auth
+        if headers is None:
+            headers = await self._token_headers()
         loop = asyncio.get_running_loop()
         if self._sender is None or self._sender_loop is not loop:  # e.g. asyncio.run again
             self._sender_loop = loop
@@ -198,7 +218,7 @@ class HTTPProvider:
                 self.optimization, base_url=self._base_url, transport=self._transport
             )
         try:
-            reply = await self._sender.post(self._endpoint(), body, headers)
+            reply = await self._sender.post(self._path, body, headers)
         except SendError as e:
             kind = TimeoutError if e.timed_out else ConnectionError
             message = redact(f"{self._name}: {e}", [self._secret()])

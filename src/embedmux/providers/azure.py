@@ -88,19 +88,21 @@ class AzureOpenAIProvider(HTTPProvider):
     def _endpoint(self) -> str:
         return f"/embeddings?api-version={quote(self._api_version, safe='')}"
 
-    async def _auth_headers(self) -> dict[str, str]:
-        if self._token_provider is not None:
-            deadline = self.optimization.timeout_seconds  # the sender's does not cover this
-            try:
-                async with asyncio.timeout(deadline):
-                    token = await self._token_provider()
-            except builtins.TimeoutError:
-                raise TimeoutError(
-                    f"{self._name}: token_provider gave no token within {deadline}s",
-                    provider=self._name,
-                ) from None
-            return {"authorization": f"Bearer {token}"}
-        return {"api-key": self._secret()}
+    def _auth_headers(self) -> dict[str, str] | None:
+        return None if self._token_provider is not None else {"api-key": self._secret()}
+
+    async def _token_headers(self) -> dict[str, str]:
+        assert self._token_provider is not None  # _auth_headers is None only with one
+        deadline = self.optimization.timeout_seconds  # the sender's does not cover this
+        try:
+            async with asyncio.timeout(deadline):
+                token = await self._token_provider()
+        except builtins.TimeoutError:
+            raise TimeoutError(
+                f"{self._name}: token_provider gave no token within {deadline}s",
+                provider=self._name,
+            ) from None
+        return {"authorization": f"Bearer {token}"}
 
     def _request_body(self, texts: Sequence[str], input_type: InputType) -> dict[str, Any]:
         # The deployment picks the model: Azure's body has no "model".

@@ -57,8 +57,8 @@ class OpenAIProvider(HTTPProvider):
         )
         self._organization = organization
 
-    async def _auth_headers(self) -> dict[str, str]:
-        headers = await super()._auth_headers()
+    def _auth_headers(self) -> dict[str, str] | None:
+        headers = super()._auth_headers() or {}
         if self._organization:
             headers["openai-organization"] = self._organization
         return headers
