@@ -23,6 +23,7 @@ import base64
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,7 @@ CORPUS_BATCH = 1000
 CORPUS_CONCURRENCY = 8
 TPM_WINDOW_S = 1.0
 TPM_BATCHES = (40, 100)
+SINGLE_ROUNDS = 9
 Call = Callable[[int], Awaitable[None]]
 Matrix = npt.NDArray[np.float32]
 
@@ -206,9 +208,11 @@ async def server_capacity(proc: FakeServerProcess, n: int) -> dict[str, float | 
 
 async def single_input(
     base_url: str, makers: dict[str, Callable[[str, int], Any]], *, n: dict[int, int], rounds: int
-) -> list[LoadResult]:
-    """Each variant at concurrency 1 and 64; rounds interleave variants, the median is kept."""
+) -> tuple[list[LoadResult], dict[str, list[float]]]:
+    """Each variant at concurrency 1 and 64; rounds interleave variants. Returns the median
+    run of each, and every round's req/s by ``"name@c"`` (ratios are paired per round)."""
     results: list[LoadResult] = []
+    per_round: dict[str, list[float]] = {}
     for concurrency, count in n.items():
         runs: dict[str, list[LoadResult]] = {name: [] for name in makers}
         for _ in range(rounds):
@@ -225,7 +229,8 @@ async def single_input(
                 finally:
                     await client.aclose()
         results += [median_result(r) for r in runs.values()]
-    return results
+        per_round |= {f"{name}@{concurrency}": [r.rps for r in rs] for name, rs in runs.items()}
+    return results, per_round
 
 
 async def corpus(
@@ -351,19 +356,27 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def summarise(single: list[LoadResult], corpus_rates: dict[str, float]) -> dict[str, Any]:
-    """The goal ratios."""
-    rps = {(r.name, r.concurrency): r.rps for r in single}
+def paired_ratio(per_round: dict[str, list[float]], a: str, b: str) -> float | None:
+    """Median over rounds of ``a``'s req/s over ``b``'s in the same round: a round's
+    variants run back to back, so drifts of a shared machine cancel out."""
+    if a not in per_round or b not in per_round:
+        return None
+    ratios = sorted(x / y for x, y in zip(per_round[a], per_round[b], strict=True) if y)
+    return statistics.median(ratios) if ratios else None
+
+
+def summarise(per_round: dict[str, list[float]], corpus_rates: dict[str, float]) -> dict[str, Any]:
+    """The goal ratios (single-input ones paired per round, see ``paired_ratio``)."""
     out: dict[str, Any] = {}
     for c in (1, 64):
-        out[f"embedmux_httpx_vs_raw_httpx_c{c}"] = ratio(
-            rps.get(("embedmux httpx", c)), rps.get(("raw httpx", c))
+        out[f"embedmux_httpx_vs_raw_httpx_c{c}"] = paired_ratio(
+            per_round, f"embedmux httpx@{c}", f"raw httpx@{c}"
         )
-        out[f"embedmux_aiohttp_vs_raw_aiohttp_c{c}"] = ratio(
-            rps.get(("embedmux aiohttp", c)), rps.get(("raw aiohttp", c))
+        out[f"embedmux_aiohttp_vs_raw_aiohttp_c{c}"] = paired_ratio(
+            per_round, f"embedmux aiohttp@{c}", f"raw aiohttp@{c}"
         )
-    out["embedmux_aiohttp_c64_vs_raw_httpx_c64"] = ratio(
-        rps.get(("embedmux aiohttp", 64)), rps.get(("raw httpx", 64))
+    out["embedmux_aiohttp_c64_vs_raw_httpx_c64"] = paired_ratio(
+        per_round, "embedmux aiohttp@64", "raw httpx@64"
     )
     for name in ("embedmux httpx", "embedmux aiohttp"):
         key = f"corpus_{name.replace(' ', '_')}_vs_raw_httpx"
@@ -429,7 +442,10 @@ async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
     rounds = 1 if quick else 3
     n = {1: 300, 64: 1000} if quick else {1: 1000, 64: 3000}
     capacity = await server_capacity(proc, 5000 if quick else 20000)
-    single = await single_input(proc.base_url, makers, n=n, rounds=rounds)
+    # single-input ratios are per-round pairs: more rounds, because a shared machine drifts
+    single, per_round = await single_input(
+        proc.base_url, makers, n=n, rounds=3 if quick else SINGLE_ROUNDS
+    )
     texts = make_corpus(2000 if quick else 10_000)
     rates = await corpus(proc.base_url, makers, texts, rounds=rounds)
     tpm = await tpm_section(proc, texts, 3.0 if quick else 10.0) if with_embedmux else None
@@ -439,10 +455,11 @@ async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
         "embedmux_measured": with_embedmux,
         "server_capacity": capacity,
         "single": single,
+        "single_rps_per_round": per_round,
         "corpus_size": len(texts),
         "corpus_texts_per_s": rates,
         "tpm": tpm,
-        "ratios": summarise(single, rates),
+        "ratios": summarise(per_round, rates),
     }
 
 

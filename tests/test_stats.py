@@ -24,9 +24,9 @@ def ok(provider: str, batch: int, tokens: int, latency: float, cost: float | Non
     return ResponseEvent(provider, 200, batch, tokens, latency, cost_usd=cost)
 
 
-def failed(provider: str, status: int | None, error: str) -> ResponseEvent:
+def failed(provider: str, status: int | None, error: str, wait: float = 0.0) -> ResponseEvent:
     """A failed attempt."""
-    return ResponseEvent(provider, status, 5, None, 0.05, error_type=error)
+    return ResponseEvent(provider, status, 5, None, 0.05, error_type=error, throttle_wait_s=wait)
 
 
 def replay(recorder: StatsRecorder) -> None:
@@ -36,7 +36,7 @@ def replay(recorder: StatsRecorder) -> None:
     for event in (
         CacheEvent("m@3|document", hits=2, misses=5, provider="openai"),
         RequestEvent("openai", 5, 50, attempt=1, throttle_wait_s=0.25),
-        failed("openai", 429, "RateLimitError"),
+        failed("openai", 429, "RateLimitError", wait=0.25),
         RetryEvent("openai", 1, 0.5, "RateLimitError", 429),
         RequestEvent("openai", 5, 50, attempt=2),
         ok("openai", 5, 40, 0.2, 0.0000008),
@@ -106,9 +106,13 @@ def test_empty_stats() -> None:
     """A recorder with no events has no providers; a provider without latencies has no p50."""
     recorder = StatsRecorder()
     assert recorder.snapshot().providers == {}
-    recorder.on_request(RequestEvent("p", 1, 1))
+    hooks = Hooks()
+    recorder.attach(hooks)
+    hooks.emit(RequestEvent("p", 1, 1))  # not counted until the attempt ends
+    assert recorder.snapshot().providers == {}
+    recorder.on_circuit(CircuitEvent("p", "open"))
     p = recorder.snapshot().providers["p"]
-    assert (p.requests, p.latency_p50_s, p.latency_p95_s, p.cost_usd) == (1, None, None, 0.0)
+    assert (p.requests, p.latency_p50_s, p.latency_p95_s, p.cost_usd) == (0, None, None, 0.0)
 
 
 def test_to_dict_and_to_json_round_trip() -> None:
@@ -150,7 +154,7 @@ def test_recording_from_threads_loses_nothing() -> None:
 
     def work() -> None:
         for _ in range(1000):
-            recorder.on_request(RequestEvent("p", 1, 1, throttle_wait_s=0.001))
+            recorder.on_response(failed("p", 503, "ServerError", wait=0.001))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:

@@ -70,6 +70,7 @@ class ResponseEvent:
     latency_s: float
     cost_usd: float | None = None  # estimated; None when the model's price is unknown
     error_type: str | None = None  # exception class name when the attempt failed
+    throttle_wait_s: float = 0.0  # time this attempt waited on the client's rate limiter
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,12 +161,12 @@ class Pipeline:
         reservation = limiter.try_acquire(tokens)
         if reservation is None:
             reservation = await limiter.acquire(tokens)
+        waited = reservation.waited
         usage.requests += 1
-        usage.throttle_wait_seconds += reservation.waited
+        usage.throttle_wait_seconds += waited
         if (hooks := _emit.active()) is not None:
-            hooks.emit(
-                RequestEvent(self.provider, stop - start, tokens, attempt, reservation.waited)
-            )
+            if hooks.on_request:  # (stats() needs only the ResponseEvent)
+                hooks.emit(RequestEvent(self.provider, stop - start, tokens, attempt, waited))
             started = time.perf_counter()
         try:  # the sender enforces timeout_seconds: a stalled server never hangs a call
             reply = await send(texts[start:stop])
@@ -180,7 +180,14 @@ class Pipeline:
                 error = type(e).__name__
                 hooks.emit(
                     ResponseEvent(
-                        self.provider, e.status_code, stop - start, None, latency, None, error
+                        self.provider,
+                        e.status_code,
+                        stop - start,
+                        None,
+                        latency,
+                        None,
+                        error,
+                        waited,
                     )
                 )
             raise
@@ -188,7 +195,11 @@ class Pipeline:
         if hooks is not None:
             latency = time.perf_counter() - started
             cost = hooks.cost(self.model, reported or tokens)
-            hooks.emit(ResponseEvent(self.provider, 200, stop - start, reported, latency, cost))
+            hooks.emit(
+                ResponseEvent(
+                    self.provider, 200, stop - start, reported, latency, cost, None, waited
+                )
+            )
         limiter.observe(reply.headers, reservation)
         if debt := limiter.settle(reservation, reported):
             usage.throttle_wait_seconds += await limiter.pay(debt)

@@ -4,14 +4,18 @@
 the client only emits events. ``recorder.snapshot()`` returns an immutable
 ``ClientStats``. How each figure is counted:
 
-    requests               RequestEvent (every attempt, retries included)
+    requests               ResponseEvent (every attempt that ended, retries included)
     inputs, prompt_tokens  ResponseEvent without error (inputs that got vectors)
     errors                 ResponseEvent with error_type, by type (every failed attempt)
     rate_limited           ResponseEvent with status 429
     latency p50/p95        ResponseEvent.latency_s, all attempts, over a bounded
                            uniform sample (reservoir of ``LATENCY_SAMPLE_SIZE``)
     retries                RetryEvent
-    throttle_wait_seconds  RequestEvent.throttle_wait_s
+    throttle_wait_seconds  ResponseEvent.throttle_wait_s
+
+The recorder needs ``ResponseEvent`` only (an attempt's outcome carries its
+wait), so a client with no other subscriber does not build a ``RequestEvent``
+per attempt.
     cost_usd               sum of ResponseEvent.cost_usd; None as soon as one
                            successful response had an unknown cost
     fallbacks              FallbackEvent.from_provider
@@ -35,7 +39,6 @@ from embedmux._events import (
     CircuitEvent,
     FallbackEvent,
     Hooks,
-    RequestEvent,
     ResponseEvent,
     RetryEvent,
 )
@@ -130,17 +133,12 @@ class StatsRecorder:
         hooks.subscribe(self)
         return self
 
-    def on_request(self, event: RequestEvent) -> None:
-        """Count an attempt and its wait on the rate limiter."""
+    def on_response(self, event: ResponseEvent) -> None:
+        """Count an attempt, its wait, and its outcome: inputs, tokens and cost, or its error."""
         with self._lock:
             t = self._totals.get(event.provider) or self._get(event.provider)
             t.requests += 1
             t.throttle_wait_seconds += event.throttle_wait_s
-
-    def on_response(self, event: ResponseEvent) -> None:
-        """Count an attempt's outcome: inputs, tokens and cost, or its error."""
-        with self._lock:
-            t = self._totals.get(event.provider) or self._get(event.provider)
             t.latency_count += 1
             if len(t.latencies) < self._sample_size:
                 t.latencies.append(event.latency_s)
