@@ -35,7 +35,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     for i, text in enumerate(items):
         if not isinstance(text, str):
             raise InputError(f"input {i} is {type(text).__name__}, expected str", index=i)
-        if not text.strip():
+        if not text or text.isspace():  # (no stripped copy of every text)
             what = "empty" if not text else "whitespace-only"
             raise InputError(f"input {i} is {what}; embeddings need some text", index=i)
     return items
