@@ -465,7 +465,7 @@ async def run_all(proc: FakeServerProcess, quick: bool) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests, one round")
+    parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
     args = parser.parse_args()
     with spawn_fake_server(api_key=KEY) as proc:
         payload = asyncio.run(run_all(proc, args.quick))

@@ -83,7 +83,8 @@ class Pipeline:
             try:
                 vectors = await self._run_batch(batches[0], prepared.texts, usage, send)
             except ProviderError as e:
-                raise self._with_failed_inputs(e, batches, [None]) from None
+                self._with_failed_inputs(e, batches, [None])  # names the inputs, in place
+                raise
             finally:
                 self._slots.release()
             return vectors, usage
