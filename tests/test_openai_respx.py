@@ -138,6 +138,8 @@ async def test_401_never_leaks_the_key() -> None:
         with pytest.raises(embedmux.AuthenticationError) as info:
             await provider.embed(["a"])
         assert KEY not in repr(provider)
+        assert KEY not in repr(vars(provider))  # the headers built once for every request
+        assert KEY[-4:] not in repr(vars(provider))
     assert KEY not in str(info.value)
     assert KEY[-4:] not in str(info.value)
 

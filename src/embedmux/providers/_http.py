@@ -194,7 +194,8 @@ class HTTPProvider:
 
     @cached_property
     def _fixed_auth(self) -> dict[str, str] | None:
-        return self._auth_headers()  # shared by every request, never mutated
+        headers = self._auth_headers()  # shared by every request, never mutated
+        return None if headers is None else _AuthHeaders(headers)
 
     async def _request_headers(self) -> dict[str, str]:
         """The authentication headers of the next request."""
@@ -234,6 +235,14 @@ class HTTPProvider:
             )
         parsed = self._parse_response(reply.content, expected=len(texts))
         return BatchReply(parsed.vectors, parsed.prompt_tokens, reply.headers)
+
+
+class _AuthHeaders(dict[str, str]):
+    """Authentication headers kept on a provider: their values never show in a repr
+    (``vars(provider)`` in a debugger or a log line)."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: '***'" for name in self) + "}"
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
