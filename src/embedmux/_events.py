@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
-from embedmux._pricing import DEFAULT_PRICES, PriceTable
+from embedmux._pricing import PriceTable, estimate_cost
 
 logger = logging.getLogger("embedmux.hooks")
 
@@ -205,7 +205,7 @@ class Hooks:
 
     def cost(self, model: str, prompt_tokens: int) -> float | None:
         """Estimated USD for ``prompt_tokens`` of ``model`` by ``prices``; ``None`` if unknown."""
-        return (self.prices or DEFAULT_PRICES).cost(model, prompt_tokens)
+        return estimate_cost(model, prompt_tokens, self.prices)
 
     def __bool__(self) -> bool:
         return bool(

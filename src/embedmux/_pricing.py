@@ -23,7 +23,6 @@ from embedmux._exceptions import ConfigError
 from embedmux._types import EmbeddingSpace
 
 PRICES_AS_OF = "2025-01"
-_UNSEEN = -1.0  # no price is negative: marks a model not looked up yet
 
 _DEFAULT_USD_PER_MILLION: dict[str, float] = {
     # OpenAI, https://openai.com/api/pricing/ (Azure OpenAI lists the same pay-as-you-go rates)
@@ -89,9 +88,7 @@ class PriceTable:
 
     def cost(self, model: str, prompt_tokens: int, *, local: bool = False) -> float | None:
         """Estimated USD for ``prompt_tokens`` tokens of ``model``, ``None`` when unknown."""
-        price = 0.0 if local else self._by_model.get(model, _UNSEEN)
-        if price is _UNSEEN:
-            price = self.price(model)
+        price = self.price(model, local=local)
         return None if price is None else price * prompt_tokens / 1_000_000
 
 
