@@ -235,8 +235,11 @@ class Client:
     async def _embed_with(
         self, provider: Provider, texts: list[str], input_type: InputType
     ) -> EmbeddingResult:
-        """One provider's attempt at the whole call: cached vectors plus the misses embedded."""
-        if self._cache is None or not texts:  # (no cache: _embed_unique skips this frame)
+        """One provider's attempt at the whole call: cached vectors plus the misses embedded.
+        ``_embed_unique`` calls it only when the client has a cache."""
+        cache = self._cache
+        assert cache is not None
+        if not texts:
             return await self._provider_embed(provider, texts, input_type)
         paid: list[EmbeddingResult] = []
         if provider.dimensions is None:
@@ -247,7 +250,7 @@ class Client:
         namespace = namespace_for(provider.space, input_type)
         # Hits are copied once, straight into the result's rows.
         out = np.empty((len(texts), dims), dtype=np.float32)
-        hits = await self._cache.get_into(namespace, texts[first:], out[first:])
+        hits = await cache.get_into(namespace, texts[first:], out[first:])
         misses = _complement(hits, first, len(texts))
         self.hooks.emit(CacheEvent(namespace, len(hits), len(misses), provider.name))
         if misses:
@@ -261,7 +264,7 @@ class Client:
         paid_vectors = (
             np.concatenate([r.vectors for r in paid]) if len(paid) > 1 else paid[0].vectors
         )
-        await self._cache.put_many(namespace, [texts[i] for i in paid_indices], paid_vectors)
+        await cache.put_many(namespace, [texts[i] for i in paid_indices], paid_vectors)
         return _merge(out if hits else None, len(hits), paid_indices, paid_vectors, paid)
 
     async def _provider_embed(
