@@ -63,6 +63,12 @@ def required_api_key(
     return key
 
 
+def check_encoding_format(value: str, *, provider: str) -> None:
+    """A ConfigError unless ``value`` is an encoding the OpenAI-style body may ask for."""
+    if value not in ("base64", "float"):
+        raise ConfigError(f"{provider}: encoding_format must be 'base64' or 'float'")
+
+
 class HTTPProvider:
     """Base of the HTTP providers: implements the ``Provider`` protocol over one pipeline."""
 

@@ -10,7 +10,7 @@ from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import openai_request_body
-from embedmux.providers._http import HTTPProvider
+from embedmux.providers._http import HTTPProvider, check_encoding_format
 
 if TYPE_CHECKING:
     import httpx
@@ -43,8 +43,7 @@ class OpenAICompatibleProvider(HTTPProvider):
     ) -> None:
         if not base_url:
             raise ConfigError(f"{name}: OpenAICompatibleProvider needs base_url")
-        if encoding_format not in ("base64", "float"):
-            raise ConfigError(f"{name}: encoding_format must be 'base64' or 'float'")
+        check_encoding_format(encoding_format, provider=name)
         super().__init__(
             model=model,
             base_url=base_url,

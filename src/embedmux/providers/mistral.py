@@ -14,11 +14,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from embedmux._exceptions import ConfigError
 from embedmux._optimization import OptimizationConfig
 from embedmux._types import InputType
 from embedmux._wire import input_index_in
-from embedmux.providers._http import HTTPProvider, required_api_key
+from embedmux.providers._http import HTTPProvider, check_encoding_format, required_api_key
 
 if TYPE_CHECKING:
     import httpx
@@ -54,8 +53,7 @@ class MistralProvider(HTTPProvider):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         api_key = required_api_key(api_key, "MISTRAL_API_KEY", provider=name, cls="MistralProvider")
-        if encoding_format not in ("base64", "float"):
-            raise ConfigError(f"{name}: encoding_format must be 'base64' or 'float'")
+        check_encoding_format(encoding_format, provider=name)
         super().__init__(
             model=model,
             base_url=base_url or DEFAULT_BASE_URL,
