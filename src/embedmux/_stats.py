@@ -197,22 +197,22 @@ class StatsRecorder:
             t.latencies[slot] = latency
 
 
+#: ProviderStats fields copied from the totals as they are (a counter added to both
+#: classes cannot be forgotten here); the others are computed in ``_freeze``
+_COPIED = tuple(
+    f.name
+    for f in dataclasses.fields(ProviderStats)
+    if f.name not in ("errors", "latency_p50_s", "latency_p95_s")
+)
+
+
 def _freeze(t: _Totals) -> ProviderStats:
     ordered = sorted(t.latencies)
     return ProviderStats(
-        requests=t.requests,
-        inputs=t.inputs,
-        prompt_tokens=t.prompt_tokens,
-        retries=t.retries,
-        rate_limited=t.rate_limited,
-        throttle_wait_seconds=t.throttle_wait_seconds,
-        cache_hits=t.cache_hits,
-        cost_usd=t.cost_usd,
+        **{name: getattr(t, name) for name in _COPIED},
         errors=dict(t.errors),
         latency_p50_s=percentile(ordered, 0.50),
         latency_p95_s=percentile(ordered, 0.95),
-        fallbacks=t.fallbacks,
-        circuit_state=t.circuit_state,
     )
 
 
